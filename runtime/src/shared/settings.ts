@@ -1,0 +1,93 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { RoundhouseError } from './errors.js';
+
+export type SandboxMode = 'bwrap' | 'none' | 'auto';
+
+/** Server settings, validated once at start and frozen. */
+export interface Settings {
+  readonly dataDir: string;
+  readonly port: number;
+  readonly host: string;
+  /** Bootstrap admin's API token. */
+  readonly adminToken: string;
+  /** True when the admin token was generated at this start (and must be shown to the operator). */
+  readonly adminTokenGenerated: boolean;
+  readonly demo: boolean;
+  /** Unset = SQLite file in the data dir. */
+  readonly databaseUrl: string | undefined;
+  readonly sandbox: SandboxMode;
+  /** Local executor slots (concurrent jobs) in embedded mode. */
+  readonly executorSlots: number;
+  /** Shared secret executors present to claim work. */
+  readonly executorToken: string;
+  /** Seconds SIGTERM waits for running jobs before requeueing them. */
+  readonly drainSeconds: number;
+  /** URL under which this server is reachable (for links and the local executors). */
+  readonly publicUrl: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Reads NAME, or the contents of the file named by NAME_FILE (for secrets). */
+function secret(env: Env, name: string): string | undefined {
+  const file = env[`${name}_FILE`];
+  if (file) {
+    try {
+      return readFileSync(file, 'utf8').trim();
+    } catch (e) {
+      throw new RoundhouseError('RH_SETTINGS_INVALID', `${name}_FILE`, `cannot read ${file}: ${(e as Error).message}`);
+    }
+  }
+  const v = env[name];
+  return v === undefined || v === '' ? undefined : v;
+}
+
+function int(env: Env, name: string, dflt: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return dflt;
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    throw new RoundhouseError('RH_SETTINGS_INVALID', name, `expected an integer from ${min} to ${max}, got "${raw}"`);
+  }
+  return Number(raw);
+}
+
+export function loadSettings(env: Env = process.env): Settings {
+  const port = int(env, 'ROUNDHOUSE_PORT', 3000, 0, 65535);
+  const host = env.ROUNDHOUSE_LISTEN_HOST || '127.0.0.1';
+  const dataDir = resolve(env.ROUNDHOUSE_DATA_DIR || '.roundhouse');
+  let adminToken = secret(env, 'ROUNDHOUSE_ADMIN_TOKEN');
+  const adminTokenGenerated = adminToken === undefined;
+  if (adminToken !== undefined && adminToken.length < 16) {
+    throw new RoundhouseError('RH_SETTINGS_INVALID', 'ROUNDHOUSE_ADMIN_TOKEN', 'must be at least 16 characters');
+  }
+  adminToken ??= `rh_${randomBytes(20).toString('hex')}`;
+  const demoRaw = env.ROUNDHOUSE_DEMO ?? '1';
+  if (!['0', '1', 'true', 'false'].includes(demoRaw)) {
+    throw new RoundhouseError('RH_SETTINGS_INVALID', 'ROUNDHOUSE_DEMO', `expected 0 or 1, got "${demoRaw}"`);
+  }
+  const databaseUrl = secret(env, 'DATABASE_URL');
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new RoundhouseError('RH_SETTINGS_INVALID', 'DATABASE_URL', 'expected a postgres:// URL (unset = SQLite)');
+  }
+  const sandbox = (env.ROUNDHOUSE_SANDBOX || 'auto') as SandboxMode;
+  if (!['bwrap', 'none', 'auto'].includes(sandbox)) {
+    throw new RoundhouseError('RH_SETTINGS_INVALID', 'ROUNDHOUSE_SANDBOX', `expected bwrap or none, got "${sandbox}"`);
+  }
+  const publicUrl = env.ROUNDHOUSE_URL || `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+  return Object.freeze({
+    dataDir,
+    port,
+    host,
+    adminToken,
+    adminTokenGenerated,
+    demo: demoRaw === '1' || demoRaw === 'true',
+    databaseUrl,
+    sandbox,
+    executorSlots: int(env, 'ROUNDHOUSE_EXECUTOR_SLOTS', 2, 0, 256),
+    executorToken: secret(env, 'ROUNDHOUSE_EXECUTOR_TOKEN') ?? randomBytes(24).toString('hex'),
+    drainSeconds: int(env, 'ROUNDHOUSE_DRAIN_SECONDS', 10, 0, 3600),
+    publicUrl,
+  });
+}

@@ -1,0 +1,132 @@
+import type { Db } from './db.js';
+
+/**
+ * One list of migrations for both stores, written in the SQL both accept: TEXT ids and ISO-8601
+ * timestamps (which sort as text), INTEGER/BIGINT numbers, JSON kept as TEXT, 0/1 for booleans.
+ * Append only: a released migration is never edited.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    login TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    is_admin INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL
+  );
+  CREATE TABLE api_tokens (
+    token_hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    label TEXT NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE TABLE projects (
+    id TEXT PRIMARY KEY,
+    slug TEXT NOT NULL UNIQUE,
+    vcs_type TEXT NOT NULL,
+    org TEXT NOT NULL,
+    name TEXT NOT NULL,
+    repo_url TEXT NOT NULL,
+    default_branch TEXT NOT NULL,
+    pipeline_counter BIGINT NOT NULL DEFAULT 0,
+    job_counter BIGINT NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL
+  );
+  CREATE TABLE pipelines (
+    id TEXT PRIMARY KEY,
+    project_id TEXT NOT NULL REFERENCES projects(id),
+    number BIGINT NOT NULL,
+    state TEXT NOT NULL,
+    trigger_type TEXT NOT NULL,
+    actor_login TEXT NOT NULL,
+    branch TEXT,
+    tag TEXT,
+    revision TEXT,
+    commit_subject TEXT,
+    commit_body TEXT,
+    parameters TEXT NOT NULL,
+    config_source TEXT NOT NULL,
+    config_compiled TEXT NOT NULL,
+    errors TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (project_id, number)
+  );
+  CREATE TABLE workflows (
+    id TEXT PRIMARY KEY,
+    pipeline_id TEXT NOT NULL REFERENCES pipelines(id),
+    project_id TEXT NOT NULL REFERENCES projects(id),
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_by TEXT NOT NULL,
+    canceled_by TEXT,
+    errored_by TEXT,
+    rerun_of TEXT,
+    created_at TEXT NOT NULL,
+    stopped_at TEXT
+  );
+  CREATE INDEX workflows_pipeline ON workflows (pipeline_id);
+  CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    workflow_id TEXT NOT NULL REFERENCES workflows(id),
+    pipeline_id TEXT NOT NULL REFERENCES pipelines(id),
+    project_id TEXT NOT NULL REFERENCES projects(id),
+    name TEXT NOT NULL,
+    type TEXT NOT NULL,
+    status TEXT NOT NULL,
+    number BIGINT,
+    requires TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    parallelism INTEGER NOT NULL DEFAULT 1,
+    created_at TEXT NOT NULL,
+    queued_at TEXT,
+    started_at TEXT,
+    stopped_at TEXT,
+    claimed_by TEXT,
+    lease_until TEXT,
+    attempt INTEGER NOT NULL DEFAULT 0,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    canceled_by TEXT,
+    messages TEXT NOT NULL DEFAULT '[]',
+    copied_from TEXT
+  );
+  CREATE INDEX jobs_workflow ON jobs (workflow_id);
+  CREATE INDEX jobs_status ON jobs (status, queued_at);
+  CREATE UNIQUE INDEX jobs_number ON jobs (project_id, number);
+  CREATE TABLE steps (
+    job_id TEXT NOT NULL REFERENCES jobs(id),
+    idx INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    type TEXT NOT NULL,
+    status TEXT NOT NULL,
+    exit_code INTEGER,
+    bash_command TEXT,
+    started_at TEXT,
+    stopped_at TEXT,
+    PRIMARY KEY (job_id, idx)
+  );
+  CREATE TABLE output_chunks (
+    job_id TEXT NOT NULL REFERENCES jobs(id),
+    step_idx INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    stream TEXT NOT NULL,
+    ts TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (job_id, step_idx, seq)
+  );`,
+];
+
+export async function migrate(db: Db): Promise<number> {
+  await db.run('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
+  const done = new Set((await db.all<{ version: number }>('SELECT version FROM schema_migrations')).map((r) => Number(r.version)));
+  let applied = 0;
+  for (const [i, sql] of MIGRATIONS.entries()) {
+    const version = i + 1;
+    if (done.has(version)) continue;
+    await db.tx(async (t) => {
+      for (const statement of sql.split(';').map((s) => s.trim()).filter(Boolean)) await t.run(statement);
+      await t.run('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)', [version, new Date().toISOString()]);
+    });
+    applied++;
+  }
+  return applied;
+}
