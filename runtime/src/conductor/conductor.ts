@@ -1,0 +1,333 @@
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { compileConfig } from '../config/compile.js';
+import type { JobPlan, Plan } from '../config/types.js';
+import { formatConfigError } from '../config/types.js';
+import type { Bus } from '../shared/bus.js';
+import { badRequest, RoundhouseError } from '../shared/errors.js';
+import { type JobRow, now, type PipelineRow, type ProjectRow, type Store } from '../store/store.js';
+import { Repository } from '../vcs/git.js';
+import { blockedJobNext, JOB_ACTIVE, JOB_TERMINAL, workflowStatus } from './status.js';
+
+export const CONFIG_PATH = '.circleci/config.yml';
+
+export interface TriggerRequest {
+  readonly branch?: string;
+  readonly tag?: string;
+  readonly parameters?: Record<string, unknown>;
+  readonly actor: string;
+  readonly triggerType: 'api' | 'webhook' | 'explicit';
+}
+
+/** Job spec kept on the job row: what the executor needs beyond the pipeline's facts. */
+export interface StoredJobSpec {
+  readonly plan: JobPlan;
+  /** Name of the job definition (CIRCLE_JOB is the workflow name of the job). */
+  readonly definition: string;
+  readonly contexts: string[];
+}
+
+/**
+ * The pipelines and workflows state machine: compiles config, creates workflows and jobs, and
+ * advances each workflow's DAG as jobs finish. Every transition runs in one store transaction.
+ */
+export class Conductor {
+  readonly #repos = new Map<string, Repository>();
+  constructor(
+    readonly store: Store,
+    readonly bus: Bus,
+    readonly dataDir: string,
+  ) {}
+
+  repository(project: ProjectRow): Repository {
+    let r = this.#repos.get(project.id);
+    if (!r || r.url !== project.repo_url) {
+      r = new Repository(project.repo_url, join(this.dataDir, 'repos', `${project.id}.git`));
+      this.#repos.set(project.id, r);
+    }
+    return r;
+  }
+
+  async triggerPipeline(project: ProjectRow, req: TriggerRequest): Promise<PipelineRow> {
+    if (req.branch !== undefined && req.tag !== undefined) throw badRequest('Give either `branch` or `tag`, not both.');
+    const branch = req.tag === undefined ? (req.branch ?? project.default_branch) : undefined;
+    const repo = this.repository(project);
+    const rev = await repo.resolve({ branch, tag: req.tag });
+    const source = (await repo.readFile(rev.revision, CONFIG_PATH)) ?? '';
+    const errors: { type: 'config' | 'plan'; message: string }[] = [];
+    let plan: Plan | undefined;
+    let compiled = '';
+    if (!source) {
+      errors.push({ type: 'config', message: `No configuration was found in ${CONFIG_PATH} at ${rev.revision.slice(0, 7)}.` });
+    } else {
+      const result = compileConfig(source, { branch, tag: req.tag }, CONFIG_PATH);
+      if (result.ok) {
+        plan = result.plan;
+        compiled = result.compiled;
+      } else for (const e of result.errors) errors.push({ type: 'config', message: formatConfigError(e) });
+    }
+    const pipeline = await this.store.tx(async (s) => {
+      const number = await s.nextCounter(project.id, 'pipeline_counter');
+      const ts = now();
+      const row: PipelineRow = {
+        id: randomUUID(),
+        project_id: project.id,
+        number,
+        state: errors.length ? 'errored' : 'created',
+        trigger_type: req.triggerType,
+        actor_login: req.actor,
+        branch: branch ?? null,
+        tag: req.tag ?? null,
+        revision: rev.revision,
+        commit_subject: rev.subject,
+        commit_body: rev.body,
+        parameters: JSON.stringify(req.parameters ?? {}),
+        config_source: source,
+        config_compiled: compiled,
+        errors: JSON.stringify(errors),
+        created_at: ts,
+        updated_at: ts,
+      };
+      await s.insert('pipelines', { ...row });
+      for (const wf of plan?.workflows ?? []) {
+        const workflowId = randomUUID();
+        await s.insert('workflows', {
+          id: workflowId,
+          pipeline_id: row.id,
+          project_id: project.id,
+          name: wf.name,
+          status: 'running',
+          started_by: req.actor,
+          canceled_by: null,
+          errored_by: null,
+          rerun_of: null,
+          created_at: ts,
+          stopped_at: null,
+        });
+        const ids = new Map(wf.jobs.map((j) => [j.name, randomUUID()]));
+        for (const j of wf.jobs) {
+          const spec: StoredJobSpec = { plan: plan!.jobs[j.job], definition: j.job, contexts: j.context };
+          await s.insert('jobs', newJobRow({
+            id: ids.get(j.name)!,
+            workflow_id: workflowId,
+            pipeline_id: row.id,
+            project_id: project.id,
+            name: j.name,
+            type: j.type,
+            requires: JSON.stringify(j.requires.map((r) => ids.get(r))),
+            spec: JSON.stringify(spec),
+            parallelism: spec.plan.parallelism,
+            created_at: ts,
+          }));
+        }
+        await this.#advance(s, workflowId);
+      }
+      return row;
+    });
+    this.#announce(pipeline.id);
+    return pipeline;
+  }
+
+  /** Moves blocked jobs on, assigns numbers to newly queued ones, and recomputes the workflow status. */
+  async #advance(s: Store, workflowId: string): Promise<void> {
+    const wf = await s.workflow(workflowId);
+    if (!wf) return;
+    const jobs = await s.jobsOfWorkflow(workflowId);
+    const byId = new Map(jobs.map((j) => [j.id, j]));
+    let changed = true;
+    while (changed) {
+      changed = false;
+      for (const j of byId.values()) {
+        if (j.status !== 'blocked') continue;
+        const next = wf.canceled_by ? 'not_run' : blockedJobNext(JSON.parse(j.requires).map((id: string) => byId.get(id)?.status ?? 'not_run'));
+        if (next === 'blocked') continue;
+        const fields: Partial<JobRow> =
+          next === 'queued'
+            ? { status: 'queued', number: await s.nextCounter(wf.project_id, 'job_counter'), queued_at: now() }
+            : { status: 'not_run', stopped_at: null };
+        await s.updateJob(j.id, fields);
+        byId.set(j.id, { ...j, ...fields });
+        if (next === 'queued') this.#queued.push(j.id);
+        changed = true;
+      }
+    }
+    const { status, done } = workflowStatus([...byId.values()].map((j) => j.status), !!wf.canceled_by);
+    if (status !== wf.status || (done && !wf.stopped_at)) {
+      await s.updateWorkflow(workflowId, { status, stopped_at: done ? (wf.stopped_at ?? now()) : null });
+    }
+  }
+
+  #queued: string[] = [];
+  #announce(pipelineId: string, workflowId?: string, jobId?: string) {
+    const queued = this.#queued;
+    this.#queued = [];
+    for (const id of queued) this.bus.emit('job.queued', { jobId: id });
+    this.bus.emit('changed', { pipelineId, workflowId, jobId });
+  }
+
+  /** Records a job's end (from its executor) and advances its workflow. */
+  async finishJob(jobId: string, status: 'success' | 'failed' | 'infrastructure_fail' | 'timedout', executorId: string): Promise<boolean> {
+    const job = await this.store.tx(async (s) => {
+      const j = await s.job(jobId);
+      if (!j || j.claimed_by !== executorId) return undefined;
+      const ok = await s.updateJob(jobId, { status, stopped_at: now(), lease_until: null }, ['running']);
+      if (!ok) return undefined;
+      await this.#advance(s, j.workflow_id);
+      return j;
+    });
+    if (job) this.#announce(job.pipeline_id, job.workflow_id, job.id);
+    return !!job;
+  }
+
+  async cancelJob(job: JobRow, actor: string): Promise<void> {
+    if (!(JOB_ACTIVE as readonly string[]).includes(job.status)) {
+      throw new RoundhouseError('RH_CONFLICT', `Job ${job.number ?? job.id} is ${job.status}; only queued or running jobs can be canceled.`);
+    }
+    await this.store.tx(async (s) => {
+      await s.updateJob(job.id, { status: 'canceled', canceled_by: actor, cancel_requested: 1, stopped_at: now(), lease_until: null }, [...JOB_ACTIVE]);
+      await this.#advance(s, job.workflow_id);
+    });
+    this.#announce(job.pipeline_id, job.workflow_id, job.id);
+  }
+
+  async cancelWorkflow(workflowId: string, actor: string): Promise<void> {
+    const wf = await this.store.workflow(workflowId);
+    if (!wf) return;
+    await this.store.tx(async (s) => {
+      await s.updateWorkflow(workflowId, { canceled_by: actor });
+      for (const j of await s.jobsOfWorkflow(workflowId)) {
+        if (j.status === 'running' || j.status === 'queued') {
+          await s.updateJob(j.id, { status: 'canceled', canceled_by: actor, cancel_requested: 1, stopped_at: now(), lease_until: null }, ['running', 'queued']);
+        }
+      }
+      await this.#advance(s, workflowId);
+    });
+    this.#announce(wf.pipeline_id, workflowId);
+  }
+
+  /**
+   * Reruns a workflow as a new workflow of the same pipeline. With from_failed (or a list of jobs),
+   * jobs that succeeded and are not downstream of a rerun job are carried over as they were.
+   */
+  async rerunWorkflow(workflowId: string, opts: { fromFailed?: boolean; jobs?: string[] }, actor: string): Promise<string> {
+    const wf = await this.store.workflow(workflowId);
+    if (!wf) throw new RoundhouseError('RH_NOT_FOUND', 'Workflow');
+    const old = await this.store.jobsOfWorkflow(workflowId);
+    if (old.some((j) => (JOB_ACTIVE as readonly string[]).includes(j.status))) {
+      throw new RoundhouseError('RH_CONFLICT', 'Workflow is still running; cancel it or wait for it to finish before rerunning.');
+    }
+    if (opts.fromFailed && opts.jobs?.length) throw badRequest('Give either `from_failed` or `jobs`, not both.');
+    const partial = !!opts.fromFailed || !!opts.jobs?.length;
+    const rerun = new Set<string>();
+    if (!partial) for (const j of old) rerun.add(j.id);
+    else {
+      for (const j of old) {
+        if (opts.fromFailed ? j.status !== 'success' : opts.jobs!.includes(j.id)) rerun.add(j.id);
+      }
+      if (opts.jobs?.length && rerun.size !== new Set(opts.jobs).size) throw badRequest('`jobs` names a job that is not in this workflow.');
+      // Everything downstream of a rerun job runs again.
+      let grew = true;
+      while (grew) {
+        grew = false;
+        for (const j of old) {
+          if (!rerun.has(j.id) && JSON.parse(j.requires).some((r: string) => rerun.has(r))) {
+            rerun.add(j.id);
+            grew = true;
+          }
+        }
+      }
+      if (opts.fromFailed && rerun.size === 0) throw badRequest('Workflow has no failed jobs to rerun.');
+    }
+    const newId = randomUUID();
+    await this.store.tx(async (s) => {
+      const ts = now();
+      await s.insert('workflows', {
+        id: newId,
+        pipeline_id: wf.pipeline_id,
+        project_id: wf.project_id,
+        name: wf.name,
+        status: 'running',
+        started_by: actor,
+        canceled_by: null,
+        errored_by: null,
+        rerun_of: wf.id,
+        created_at: ts,
+        stopped_at: null,
+      });
+      const ids = new Map(old.map((j) => [j.id, randomUUID()]));
+      for (const j of old) {
+        const carried = !rerun.has(j.id);
+        await s.insert('jobs', {
+          ...newJobRow({
+            id: ids.get(j.id)!,
+            workflow_id: newId,
+            pipeline_id: j.pipeline_id,
+            project_id: j.project_id,
+            name: j.name,
+            type: j.type,
+            requires: JSON.stringify(JSON.parse(j.requires).map((r: string) => ids.get(r))),
+            spec: j.spec,
+            parallelism: j.parallelism,
+            created_at: ts,
+          }),
+          ...(carried
+            ? { status: j.status, started_at: j.started_at, stopped_at: j.stopped_at, queued_at: j.queued_at, copied_from: j.copied_from ?? j.id }
+            : {}),
+        });
+      }
+      await this.#advance(s, newId);
+    });
+    this.#announce(wf.pipeline_id, newId);
+    return newId;
+  }
+
+  /**
+   * Puts a job that was running back in the queue (its executor went away or the server is
+   * stopping). Output of the interrupted attempt is dropped; a message on the job says why.
+   */
+  async requeueJob(jobId: string, reason: string): Promise<void> {
+    const job = await this.store.tx(async (s) => {
+      const j = await s.job(jobId);
+      if (!j || j.status !== 'running') return undefined;
+      const messages = [...JSON.parse(j.messages), { type: 'info', message: `Job requeued: ${reason} (attempt ${j.attempt}).`, reason: 'requeued' }];
+      await s.clearJobRun(jobId);
+      await s.updateJob(jobId, { status: 'queued', claimed_by: null, lease_until: null, started_at: null, queued_at: now(), messages: JSON.stringify(messages) }, ['running']);
+      this.#queued.push(jobId);
+      return j;
+    });
+    if (job) this.#announce(job.pipeline_id, job.workflow_id, job.id);
+  }
+
+  /** Re-announces queued work and requeues jobs whose executor is gone; run at start and periodically. */
+  async recover(isGone: (job: JobRow) => boolean): Promise<number> {
+    let n = 0;
+    for (const j of await this.store.jobsWithStatus(['running'])) {
+      if (isGone(j)) {
+        await this.requeueJob(j.id, 'its executor stopped before the job finished');
+        n++;
+      }
+    }
+    for (const j of await this.store.jobsWithStatus(['queued'])) this.bus.emit('job.queued', { jobId: j.id });
+    return n;
+  }
+}
+
+function newJobRow(r: Pick<JobRow, 'id' | 'workflow_id' | 'pipeline_id' | 'project_id' | 'name' | 'type' | 'requires' | 'spec' | 'parallelism' | 'created_at'>) {
+  return {
+    ...r,
+    status: 'blocked',
+    number: null,
+    queued_at: null,
+    started_at: null,
+    stopped_at: null,
+    claimed_by: null,
+    lease_until: null,
+    attempt: 0,
+    cancel_requested: 0,
+    canceled_by: null,
+    messages: '[]',
+    copied_from: null,
+  };
+}
+
+export const isTerminal = (status: string) => (JOB_TERMINAL as readonly string[]).includes(status);

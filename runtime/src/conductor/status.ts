@@ -1,0 +1,31 @@
+/** Job and workflow statuses exactly as the CircleCI API v2 spells them. */
+export const JOB_ACTIVE = ['blocked', 'queued', 'running'] as const;
+export const JOB_FAILED = ['failed', 'infrastructure_fail', 'timedout'] as const;
+export const JOB_TERMINAL = ['success', 'failed', 'infrastructure_fail', 'timedout', 'canceled', 'not_run', 'unauthorized'] as const;
+
+export type WorkflowStatus = 'success' | 'running' | 'not_run' | 'failed' | 'error' | 'failing' | 'on_hold' | 'canceled' | 'unauthorized';
+
+const has = (list: readonly string[], s: string) => list.includes(s);
+
+/** A workflow's status from its jobs' statuses. */
+export function workflowStatus(jobStatuses: string[], canceled: boolean): { status: WorkflowStatus; done: boolean } {
+  const active = jobStatuses.some((s) => has(JOB_ACTIVE, s));
+  const failed = jobStatuses.some((s) => has(JOB_FAILED, s));
+  if (canceled) return { status: 'canceled', done: !jobStatuses.some((s) => s === 'running') };
+  if (active) return { status: failed ? 'failing' : 'running', done: false };
+  if (failed) return { status: 'failed', done: true };
+  if (jobStatuses.some((s) => s === 'unauthorized')) return { status: 'unauthorized', done: true };
+  if (jobStatuses.some((s) => s === 'canceled')) return { status: 'canceled', done: true };
+  if (jobStatuses.length > 0 && jobStatuses.every((s) => s === 'not_run')) return { status: 'not_run', done: true };
+  return { status: 'success', done: true };
+}
+
+/**
+ * What a blocked job becomes given its requirements' statuses: queued when all succeeded,
+ * not_run when one can no longer succeed, blocked otherwise.
+ */
+export function blockedJobNext(requiredStatuses: string[]): 'queued' | 'not_run' | 'blocked' {
+  if (requiredStatuses.every((s) => s === 'success')) return 'queued';
+  if (requiredStatuses.some((s) => has(JOB_TERMINAL, s) && s !== 'success')) return 'not_run';
+  return 'blocked';
+}

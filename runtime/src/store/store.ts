@@ -1,0 +1,251 @@
+import { join } from 'node:path';
+import type { Db, Param } from './db.js';
+import { openPostgres, openSqlite } from './db.js';
+import { migrate } from './migrations.js';
+
+export interface UserRow {
+  id: string;
+  login: string;
+  name: string;
+  is_admin: number;
+  created_at: string;
+}
+export interface ProjectRow {
+  id: string;
+  slug: string;
+  vcs_type: string;
+  org: string;
+  name: string;
+  repo_url: string;
+  default_branch: string;
+  created_at: string;
+}
+export interface PipelineRow {
+  id: string;
+  project_id: string;
+  number: number;
+  state: string;
+  trigger_type: string;
+  actor_login: string;
+  branch: string | null;
+  tag: string | null;
+  revision: string | null;
+  commit_subject: string | null;
+  commit_body: string | null;
+  parameters: string;
+  config_source: string;
+  config_compiled: string;
+  errors: string;
+  created_at: string;
+  updated_at: string;
+}
+export interface WorkflowRow {
+  id: string;
+  pipeline_id: string;
+  project_id: string;
+  name: string;
+  status: string;
+  started_by: string;
+  canceled_by: string | null;
+  errored_by: string | null;
+  rerun_of: string | null;
+  created_at: string;
+  stopped_at: string | null;
+}
+export interface JobRow {
+  id: string;
+  workflow_id: string;
+  pipeline_id: string;
+  project_id: string;
+  name: string;
+  type: string;
+  status: string;
+  number: number | null;
+  requires: string;
+  spec: string;
+  parallelism: number;
+  created_at: string;
+  queued_at: string | null;
+  started_at: string | null;
+  stopped_at: string | null;
+  claimed_by: string | null;
+  lease_until: string | null;
+  attempt: number;
+  cancel_requested: number;
+  canceled_by: string | null;
+  messages: string;
+  copied_from: string | null;
+}
+export interface StepRow {
+  job_id: string;
+  idx: number;
+  name: string;
+  type: string;
+  status: string;
+  exit_code: number | null;
+  bash_command: string | null;
+  started_at: string | null;
+  stopped_at: string | null;
+}
+export interface OutputChunkRow {
+  job_id: string;
+  step_idx: number;
+  seq: number;
+  stream: string;
+  ts: string;
+  data: string;
+}
+
+export const now = () => new Date().toISOString();
+
+function insert(table: string, row: Record<string, Param>): [string, Param[]] {
+  const keys = Object.keys(row);
+  return [`INSERT INTO ${table} (${keys.join(', ')}) VALUES (${keys.map(() => '?').join(', ')})`, Object.values(row)];
+}
+
+function update(table: string, where: string, fields: Record<string, Param>, whereParams: Param[]): [string, Param[]] {
+  const keys = Object.keys(fields);
+  return [`UPDATE ${table} SET ${keys.map((k) => `${k} = ?`).join(', ')} WHERE ${where}`, [...Object.values(fields), ...whereParams]];
+}
+
+/** Data access for every role. Methods take an optional Db so that callers can compose them in one transaction. */
+export class Store {
+  constructor(readonly db: Db) {}
+
+  static async open(databaseUrl: string | undefined, dataDir: string): Promise<Store> {
+    const db = databaseUrl ? await openPostgres(databaseUrl) : await openSqlite(join(dataDir, 'roundhouse.db'));
+    await migrate(db);
+    return new Store(db);
+  }
+
+  close() {
+    return this.db.close();
+  }
+
+  tx<T>(fn: (s: Store) => Promise<T>): Promise<T> {
+    return this.db.tx((db) => fn(new Store(db)));
+  }
+
+  async insert(table: string, row: Record<string, Param>) {
+    await this.db.run(...insert(table, row));
+  }
+
+  // users and tokens
+  userByLogin(login: string) {
+    return this.db.get<UserRow>('SELECT * FROM users WHERE login = ?', [login]);
+  }
+  userByTokenHash(hash: string) {
+    return this.db.get<UserRow>('SELECT u.* FROM users u JOIN api_tokens t ON t.user_id = u.id WHERE t.token_hash = ?', [hash]);
+  }
+  async putToken(userId: string, hash: string, label: string) {
+    await this.db.run('DELETE FROM api_tokens WHERE user_id = ? AND label = ?', [userId, label]);
+    await this.insert('api_tokens', { token_hash: hash, user_id: userId, label, created_at: now() });
+  }
+
+  // projects
+  projectBySlug(slug: string) {
+    return this.db.get<ProjectRow>('SELECT * FROM projects WHERE slug = ?', [slug]);
+  }
+  projectById(id: string) {
+    return this.db.get<ProjectRow>('SELECT * FROM projects WHERE id = ?', [id]);
+  }
+  listProjects() {
+    return this.db.all<ProjectRow>('SELECT * FROM projects ORDER BY slug');
+  }
+  async nextCounter(projectId: string, counter: 'pipeline_counter' | 'job_counter'): Promise<number> {
+    const row = await this.db.get<Record<string, number>>(
+      `UPDATE projects SET ${counter} = ${counter} + 1 WHERE id = ? RETURNING ${counter}`,
+      [projectId],
+    );
+    if (!row) throw new Error(`project ${projectId} vanished`);
+    return Number(row[counter]);
+  }
+
+  // pipelines
+  pipeline(id: string) {
+    return this.db.get<PipelineRow>('SELECT * FROM pipelines WHERE id = ?', [id]);
+  }
+  pipelineByNumber(projectId: string, n: number) {
+    return this.db.get<PipelineRow>('SELECT * FROM pipelines WHERE project_id = ? AND number = ?', [projectId, n]);
+  }
+  listPipelines(projectId: string, opts: { branch?: string; limit: number; offset: number; actor?: string }) {
+    const where = ['project_id = ?'];
+    const params: Param[] = [projectId];
+    if (opts.branch !== undefined) {
+      where.push('branch = ?');
+      params.push(opts.branch);
+    }
+    if (opts.actor !== undefined) {
+      where.push('actor_login = ?');
+      params.push(opts.actor);
+    }
+    return this.db.all<PipelineRow>(
+      `SELECT * FROM pipelines WHERE ${where.join(' AND ')} ORDER BY number DESC LIMIT ? OFFSET ?`,
+      [...params, opts.limit, opts.offset],
+    );
+  }
+
+  // workflows
+  workflow(id: string) {
+    return this.db.get<WorkflowRow>('SELECT * FROM workflows WHERE id = ?', [id]);
+  }
+  workflowsOfPipeline(pipelineId: string) {
+    return this.db.all<WorkflowRow>('SELECT * FROM workflows WHERE pipeline_id = ? ORDER BY created_at, name', [pipelineId]);
+  }
+  async updateWorkflow(id: string, fields: Partial<WorkflowRow>) {
+    await this.db.run(...update('workflows', 'id = ?', fields as Record<string, Param>, [id]));
+  }
+
+  // jobs
+  job(id: string) {
+    return this.db.get<JobRow>('SELECT * FROM jobs WHERE id = ?', [id]);
+  }
+  jobByNumber(projectId: string, n: number) {
+    return this.db.get<JobRow>('SELECT * FROM jobs WHERE project_id = ? AND number = ?', [projectId, n]);
+  }
+  jobsOfWorkflow(workflowId: string) {
+    return this.db.all<JobRow>('SELECT * FROM jobs WHERE workflow_id = ? ORDER BY created_at, name', [workflowId]);
+  }
+  jobsWithStatus(statuses: string[]) {
+    return this.db.all<JobRow>(`SELECT * FROM jobs WHERE status IN (${statuses.map(() => '?').join(', ')})`, statuses);
+  }
+  async updateJob(id: string, fields: Partial<JobRow>, onlyIfStatus?: string[]): Promise<boolean> {
+    const where = onlyIfStatus ? `id = ? AND status IN (${onlyIfStatus.map(() => '?').join(', ')})` : 'id = ?';
+    const n = await this.db.run(...update('jobs', where, fields as Record<string, Param>, [id, ...(onlyIfStatus ?? [])]));
+    return n > 0;
+  }
+  /** Atomically hands the oldest queued job to an executor. */
+  claimJob(executorId: string, leaseUntil: string): Promise<JobRow | undefined> {
+    const lock = this.db.dialect === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : '';
+    return this.db.get<JobRow>(
+      `UPDATE jobs SET status = 'running', claimed_by = ?, lease_until = ?, started_at = ?, attempt = attempt + 1
+       WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY queued_at, number LIMIT 1${lock}) AND status = 'queued'
+       RETURNING *`,
+      [executorId, leaseUntil, now()],
+    );
+  }
+
+  // steps and output
+  stepsOfJob(jobId: string) {
+    return this.db.all<StepRow>('SELECT * FROM steps WHERE job_id = ? ORDER BY idx', [jobId]);
+  }
+  async upsertStep(row: StepRow) {
+    await this.db.run('DELETE FROM steps WHERE job_id = ? AND idx = ?', [row.job_id, row.idx]);
+    await this.insert('steps', row as unknown as Record<string, Param>);
+  }
+  async updateStep(jobId: string, idx: number, fields: Partial<StepRow>) {
+    await this.db.run(...update('steps', 'job_id = ? AND idx = ?', fields as Record<string, Param>, [jobId, idx]));
+  }
+  async appendOutput(row: OutputChunkRow) {
+    await this.insert('output_chunks', row as unknown as Record<string, Param>);
+  }
+  output(jobId: string, stepIdx?: number) {
+    return stepIdx === undefined
+      ? this.db.all<OutputChunkRow>('SELECT * FROM output_chunks WHERE job_id = ? ORDER BY step_idx, seq', [jobId])
+      : this.db.all<OutputChunkRow>('SELECT * FROM output_chunks WHERE job_id = ? AND step_idx = ? ORDER BY seq', [jobId, stepIdx]);
+  }
+  async clearJobRun(jobId: string) {
+    await this.db.run('DELETE FROM output_chunks WHERE job_id = ?', [jobId]);
+    await this.db.run('DELETE FROM steps WHERE job_id = ?', [jobId]);
+  }
+}
