@@ -58,7 +58,10 @@ export class Conductor {
     let plan: Plan | undefined;
     let compiled = '';
     if (!source) {
-      errors.push({ type: 'config', message: `No configuration was found in ${CONFIG_PATH} at ${rev.revision.slice(0, 7)}.` });
+      errors.push({
+        type: 'config',
+        message: `No configuration was found in ${CONFIG_PATH} at ${rev.revision.slice(0, 7)}.`,
+      });
     } else {
       const result = compileConfig(source, { branch, tag: req.tag }, CONFIG_PATH);
       if (result.ok) {
@@ -107,18 +110,21 @@ export class Conductor {
         const ids = new Map(wf.jobs.map((j) => [j.name, randomUUID()]));
         for (const j of wf.jobs) {
           const spec: StoredJobSpec = { plan: plan!.jobs[j.job], definition: j.job, contexts: j.context };
-          await s.insert('jobs', newJobRow({
-            id: ids.get(j.name)!,
-            workflow_id: workflowId,
-            pipeline_id: row.id,
-            project_id: project.id,
-            name: j.name,
-            type: j.type,
-            requires: JSON.stringify(j.requires.map((r) => ids.get(r))),
-            spec: JSON.stringify(spec),
-            parallelism: spec.plan.parallelism,
-            created_at: ts,
-          }));
+          await s.insert(
+            'jobs',
+            newJobRow({
+              id: ids.get(j.name)!,
+              workflow_id: workflowId,
+              pipeline_id: row.id,
+              project_id: project.id,
+              name: j.name,
+              type: j.type,
+              requires: JSON.stringify(j.requires.map((r) => ids.get(r))),
+              spec: JSON.stringify(spec),
+              parallelism: spec.plan.parallelism,
+              created_at: ts,
+            }),
+          );
         }
         await this.#advance(s, workflowId);
       }
@@ -139,7 +145,9 @@ export class Conductor {
       changed = false;
       for (const j of byId.values()) {
         if (j.status !== 'blocked') continue;
-        const next = wf.canceled_by ? 'not_run' : blockedJobNext(JSON.parse(j.requires).map((id: string) => byId.get(id)?.status ?? 'not_run'));
+        const next = wf.canceled_by
+          ? 'not_run'
+          : blockedJobNext(JSON.parse(j.requires).map((id: string) => byId.get(id)?.status ?? 'not_run'));
         if (next === 'blocked') continue;
         const fields: Partial<JobRow> =
           next === 'queued'
@@ -151,7 +159,10 @@ export class Conductor {
         changed = true;
       }
     }
-    const { status, done } = workflowStatus([...byId.values()].map((j) => j.status), !!wf.canceled_by);
+    const { status, done } = workflowStatus(
+      [...byId.values()].map((j) => j.status),
+      !!wf.canceled_by,
+    );
     if (status !== wf.status || (done && !wf.stopped_at)) {
       await s.updateWorkflow(workflowId, { status, stopped_at: done ? (wf.stopped_at ?? now()) : null });
     }
@@ -166,7 +177,11 @@ export class Conductor {
   }
 
   /** Records a job's end (from its executor) and advances its workflow. */
-  async finishJob(jobId: string, status: 'success' | 'failed' | 'infrastructure_fail' | 'timedout', executorId: string): Promise<boolean> {
+  async finishJob(
+    jobId: string,
+    status: 'success' | 'failed' | 'infrastructure_fail' | 'timedout',
+    executorId: string,
+  ): Promise<boolean> {
     const job = await this.store.tx(async (s) => {
       const j = await s.job(jobId);
       if (!j || j.claimed_by !== executorId) return undefined;
@@ -181,10 +196,17 @@ export class Conductor {
 
   async cancelJob(job: JobRow, actor: string): Promise<void> {
     if (!(JOB_ACTIVE as readonly string[]).includes(job.status)) {
-      throw new RoundhouseError('RH_CONFLICT', `Job ${job.number ?? job.id} is ${job.status}; only queued or running jobs can be canceled.`);
+      throw new RoundhouseError(
+        'RH_CONFLICT',
+        `Job ${job.number ?? job.id} is ${job.status}; only queued or running jobs can be canceled.`,
+      );
     }
     await this.store.tx(async (s) => {
-      await s.updateJob(job.id, { status: 'canceled', canceled_by: actor, cancel_requested: 1, stopped_at: now(), lease_until: null }, [...JOB_ACTIVE]);
+      await s.updateJob(
+        job.id,
+        { status: 'canceled', canceled_by: actor, cancel_requested: 1, stopped_at: now(), lease_until: null },
+        [...JOB_ACTIVE],
+      );
       await this.#advance(s, job.workflow_id);
     });
     this.#announce(job.pipeline_id, job.workflow_id, job.id);
@@ -197,7 +219,11 @@ export class Conductor {
       await s.updateWorkflow(workflowId, { canceled_by: actor });
       for (const j of await s.jobsOfWorkflow(workflowId)) {
         if (j.status === 'running' || j.status === 'queued') {
-          await s.updateJob(j.id, { status: 'canceled', canceled_by: actor, cancel_requested: 1, stopped_at: now(), lease_until: null }, ['running', 'queued']);
+          await s.updateJob(
+            j.id,
+            { status: 'canceled', canceled_by: actor, cancel_requested: 1, stopped_at: now(), lease_until: null },
+            ['running', 'queued'],
+          );
         }
       }
       await this.#advance(s, workflowId);
@@ -209,12 +235,19 @@ export class Conductor {
    * Reruns a workflow as a new workflow of the same pipeline. With from_failed (or a list of jobs),
    * jobs that succeeded and are not downstream of a rerun job are carried over as they were.
    */
-  async rerunWorkflow(workflowId: string, opts: { fromFailed?: boolean; jobs?: string[] }, actor: string): Promise<string> {
+  async rerunWorkflow(
+    workflowId: string,
+    opts: { fromFailed?: boolean; jobs?: string[] },
+    actor: string,
+  ): Promise<string> {
     const wf = await this.store.workflow(workflowId);
     if (!wf) throw new RoundhouseError('RH_NOT_FOUND', 'Workflow');
     const old = await this.store.jobsOfWorkflow(workflowId);
     if (old.some((j) => (JOB_ACTIVE as readonly string[]).includes(j.status))) {
-      throw new RoundhouseError('RH_CONFLICT', 'Workflow is still running; cancel it or wait for it to finish before rerunning.');
+      throw new RoundhouseError(
+        'RH_CONFLICT',
+        'Workflow is still running; cancel it or wait for it to finish before rerunning.',
+      );
     }
     if (opts.fromFailed && opts.jobs?.length) throw badRequest('Give either `from_failed` or `jobs`, not both.');
     const partial = !!opts.fromFailed || !!opts.jobs?.length;
@@ -224,7 +257,8 @@ export class Conductor {
       for (const j of old) {
         if (opts.fromFailed ? j.status !== 'success' : opts.jobs!.includes(j.id)) rerun.add(j.id);
       }
-      if (opts.jobs?.length && rerun.size !== new Set(opts.jobs).size) throw badRequest('`jobs` names a job that is not in this workflow.');
+      if (opts.jobs?.length && rerun.size !== new Set(opts.jobs).size)
+        throw badRequest('`jobs` names a job that is not in this workflow.');
       // Everything downstream of a rerun job runs again.
       let grew = true;
       while (grew) {
@@ -271,7 +305,13 @@ export class Conductor {
             created_at: ts,
           }),
           ...(carried
-            ? { status: j.status, started_at: j.started_at, stopped_at: j.stopped_at, queued_at: j.queued_at, copied_from: j.copied_from ?? j.id }
+            ? {
+                status: j.status,
+                started_at: j.started_at,
+                stopped_at: j.stopped_at,
+                queued_at: j.queued_at,
+                copied_from: j.copied_from ?? j.id,
+              }
             : {}),
         });
       }
@@ -288,10 +328,24 @@ export class Conductor {
   async requeueJob(jobId: string, reason: string): Promise<void> {
     const job = await this.store.tx(async (s) => {
       const j = await s.job(jobId);
-      if (!j || j.status !== 'running') return undefined;
-      const messages = [...JSON.parse(j.messages), { type: 'info', message: `Job requeued: ${reason} (attempt ${j.attempt}).`, reason: 'requeued' }];
+      if (j?.status !== 'running') return undefined;
+      const messages = [
+        ...JSON.parse(j.messages),
+        { type: 'info', message: `Job requeued: ${reason} (attempt ${j.attempt}).`, reason: 'requeued' },
+      ];
       await s.clearJobRun(jobId);
-      await s.updateJob(jobId, { status: 'queued', claimed_by: null, lease_until: null, started_at: null, queued_at: now(), messages: JSON.stringify(messages) }, ['running']);
+      await s.updateJob(
+        jobId,
+        {
+          status: 'queued',
+          claimed_by: null,
+          lease_until: null,
+          started_at: null,
+          queued_at: now(),
+          messages: JSON.stringify(messages),
+        },
+        ['running'],
+      );
       this.#queued.push(jobId);
       return j;
     });
@@ -312,7 +366,21 @@ export class Conductor {
   }
 }
 
-function newJobRow(r: Pick<JobRow, 'id' | 'workflow_id' | 'pipeline_id' | 'project_id' | 'name' | 'type' | 'requires' | 'spec' | 'parallelism' | 'created_at'>) {
+function newJobRow(
+  r: Pick<
+    JobRow,
+    | 'id'
+    | 'workflow_id'
+    | 'pipeline_id'
+    | 'project_id'
+    | 'name'
+    | 'type'
+    | 'requires'
+    | 'spec'
+    | 'parallelism'
+    | 'created_at'
+  >,
+) {
   return {
     ...r,
     status: 'blocked',

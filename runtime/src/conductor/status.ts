@@ -1,9 +1,26 @@
 /** Job and workflow statuses exactly as the CircleCI API v2 spells them. */
 export const JOB_ACTIVE = ['blocked', 'queued', 'running'] as const;
 export const JOB_FAILED = ['failed', 'infrastructure_fail', 'timedout'] as const;
-export const JOB_TERMINAL = ['success', 'failed', 'infrastructure_fail', 'timedout', 'canceled', 'not_run', 'unauthorized'] as const;
+export const JOB_TERMINAL = [
+  'success',
+  'failed',
+  'infrastructure_fail',
+  'timedout',
+  'canceled',
+  'not_run',
+  'unauthorized',
+] as const;
 
-export type WorkflowStatus = 'success' | 'running' | 'not_run' | 'failed' | 'error' | 'failing' | 'on_hold' | 'canceled' | 'unauthorized';
+export type WorkflowStatus =
+  | 'success'
+  | 'running'
+  | 'not_run'
+  | 'failed'
+  | 'error'
+  | 'failing'
+  | 'on_hold'
+  | 'canceled'
+  | 'unauthorized';
 
 const has = (list: readonly string[], s: string) => list.includes(s);
 

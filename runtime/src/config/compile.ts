@@ -62,7 +62,11 @@ class Compiler {
     const version = root.version;
     if (version === undefined) this.err([], 'RH_CONFIG_VERSION_MISSING', 'config has no `version` (use 2.1)');
     else if (!['2', '2.0', '2.1'].includes(String(version))) {
-      this.err(['version'], 'RH_CONFIG_VERSION_UNSUPPORTED', `version ${String(version)} is not supported (use 2, 2.0 or 2.1)`);
+      this.err(
+        ['version'],
+        'RH_CONFIG_VERSION_UNSUPPORTED',
+        `version ${String(version)} is not supported (use 2, 2.0 or 2.1)`,
+      );
     } else this.#version = String(version) === '2' ? '2.0' : String(version);
     const known = ['version', 'jobs', 'workflows', 'executors', 'orbs', 'commands', 'parameters', 'setup'];
     for (const k of Object.keys(root)) {
@@ -98,7 +102,8 @@ class Compiler {
       // Legacy list form: [{KEY: value}, "KEY=value"]
       for (const [i, item] of v.entries()) {
         if (isObj(item)) Object.assign(out, this.env([...path, i], item));
-        else if (typeof item === 'string' && item.includes('=')) out[item.slice(0, item.indexOf('='))] = item.slice(item.indexOf('=') + 1);
+        else if (typeof item === 'string' && item.includes('='))
+          out[item.slice(0, item.indexOf('='))] = item.slice(item.indexOf('=') + 1);
         else this.err([...path, i], 'RH_CONFIG_TYPE', 'environment entries must be KEY: value');
       }
       return out;
@@ -108,7 +113,8 @@ class Compiler {
       return {};
     }
     for (const [k, val] of Object.entries(v)) {
-      if (isObj(val) || Array.isArray(val)) this.err([...path, k], 'RH_CONFIG_TYPE', `environment value of ${k} must be a string`);
+      if (isObj(val) || Array.isArray(val))
+        this.err([...path, k], 'RH_CONFIG_TYPE', `environment value of ${k} must be a string`);
       else out[k] = scalarString(val);
     }
     return out;
@@ -121,27 +127,47 @@ class Compiler {
       const name = typeof ref === 'string' ? ref : isObj(ref) ? String(ref.name ?? '') : '';
       const found = this.#executors[name];
       if (!isObj(found)) {
-        this.err([...path, 'executor'], 'RH_CONFIG_EXECUTOR_NOT_FOUND', `executor \`${name}\` is not defined in \`executors\``);
+        this.err(
+          [...path, 'executor'],
+          'RH_CONFIG_EXECUTOR_NOT_FOUND',
+          `executor \`${name}\` is not defined in \`executors\``,
+        );
         return undefined;
       }
       if (isObj(ref) && Object.keys(ref).some((k) => k !== 'name')) {
-        this.err([...path, 'executor'], 'RH_CONFIG_UNSUPPORTED', 'executor parameters are not supported by this server yet');
+        this.err(
+          [...path, 'executor'],
+          'RH_CONFIG_UNSUPPORTED',
+          'executor parameters are not supported by this server yet',
+        );
       }
       // Job keys override the executor's wholesale; environment maps merge (job wins).
       base = { ...found, ...Object.fromEntries(Object.entries(def).filter(([k]) => k !== 'executor')) };
-      if (isObj(found.environment) && isObj(def.environment)) base.environment = { ...found.environment, ...def.environment };
+      if (isObj(found.environment) && isObj(def.environment))
+        base.environment = { ...found.environment, ...def.environment };
       else if (found.environment !== undefined && def.environment === undefined) base.environment = found.environment;
     }
     const kinds = (['docker', 'machine', 'macos'] as const).filter((k) => base[k] !== undefined && base[k] !== false);
     if (kinds.length !== 1) {
-      this.err(path, 'RH_CONFIG_EXECUTOR', kinds.length ? `job has more than one executor: ${kinds.join(', ')}` : 'job has no executor: give it `docker`, `machine`, `macos` or `executor`', true);
+      this.err(
+        path,
+        'RH_CONFIG_EXECUTOR',
+        kinds.length
+          ? `job has more than one executor: ${kinds.join(', ')}`
+          : 'job has no executor: give it `docker`, `machine`, `macos` or `executor`',
+        true,
+      );
       return undefined;
     }
     const kind = kinds[0];
     const resource_class = base.resource_class === undefined ? 'medium' : String(base.resource_class);
     if (kind === 'docker') {
       if (!Array.isArray(base.docker) || base.docker.length === 0) {
-        this.err([...path, 'docker'], 'RH_CONFIG_TYPE', '`docker` must be a list of images, the first being the primary container');
+        this.err(
+          [...path, 'docker'],
+          'RH_CONFIG_TYPE',
+          '`docker` must be a list of images, the first being the primary container',
+        );
         return undefined;
       }
       const images: DockerImage[] = [];
@@ -169,27 +195,69 @@ class Compiler {
 
   job(name: string, def: unknown): JobPlan | undefined {
     const path = ['jobs', name];
-    if (!NAME_RE.test(name)) this.err(path, 'RH_CONFIG_NAME', `job name \`${name}\` must start with a letter and use letters, digits, spaces, _ or -`, true);
+    if (!NAME_RE.test(name))
+      this.err(
+        path,
+        'RH_CONFIG_NAME',
+        `job name \`${name}\` must start with a letter and use letters, digits, spaces, _ or -`,
+        true,
+      );
     if (!isObj(def)) {
       this.err(path, 'RH_CONFIG_TYPE', `job \`${name}\` must be a map`);
       return undefined;
     }
-    const known = ['docker', 'machine', 'macos', 'executor', 'shell', 'steps', 'working_directory', 'parallelism', 'environment', 'resource_class', 'parameters', 'branches', 'description', 'circleci_ip_ranges', 'type'];
+    const known = [
+      'docker',
+      'machine',
+      'macos',
+      'executor',
+      'shell',
+      'steps',
+      'working_directory',
+      'parallelism',
+      'environment',
+      'resource_class',
+      'parameters',
+      'branches',
+      'description',
+      'circleci_ip_ranges',
+      'type',
+    ];
     for (const k of Object.keys(def)) {
-      if (!known.includes(k)) this.err([...path, k], 'RH_CONFIG_UNKNOWN_KEY', `unknown key \`${k}\` in job \`${name}\``, true);
+      if (!known.includes(k))
+        this.err([...path, k], 'RH_CONFIG_UNKNOWN_KEY', `unknown key \`${k}\` in job \`${name}\``, true);
     }
-    if (def.parameters !== undefined) this.err([...path, 'parameters'], 'RH_CONFIG_UNSUPPORTED', 'job parameters are not supported by this server yet', true);
+    if (def.parameters !== undefined)
+      this.err(
+        [...path, 'parameters'],
+        'RH_CONFIG_UNSUPPORTED',
+        'job parameters are not supported by this server yet',
+        true,
+      );
     const executor = this.executor(path, def);
-    const base = def.executor !== undefined && isObj(this.#executors[String(isObj(def.executor) ? def.executor.name : def.executor)]) ? (this.#executors[String(isObj(def.executor) ? def.executor.name : def.executor)] as Obj) : {};
-    const environment = { ...this.env([...path, 'environment'], base.environment), ...this.env([...path, 'environment'], def.environment) };
+    const base =
+      def.executor !== undefined &&
+      isObj(this.#executors[String(isObj(def.executor) ? def.executor.name : def.executor)])
+        ? (this.#executors[String(isObj(def.executor) ? def.executor.name : def.executor)] as Obj)
+        : {};
+    const environment = {
+      ...this.env([...path, 'environment'], base.environment),
+      ...this.env([...path, 'environment'], def.environment),
+    };
     let parallelism = 1;
     if (def.parallelism !== undefined) {
       const p = Number(def.parallelism);
-      if (!Number.isInteger(p) || p < 1) this.err([...path, 'parallelism'], 'RH_CONFIG_TYPE', '`parallelism` must be a positive integer');
+      if (!Number.isInteger(p) || p < 1)
+        this.err([...path, 'parallelism'], 'RH_CONFIG_TYPE', '`parallelism` must be a positive integer');
       else parallelism = p;
     }
     if (!Array.isArray(def.steps)) {
-      this.err(def.steps === undefined ? path : [...path, 'steps'], 'RH_CONFIG_STEPS', `job \`${name}\` needs a list of \`steps\``, def.steps === undefined);
+      this.err(
+        def.steps === undefined ? path : [...path, 'steps'],
+        'RH_CONFIG_STEPS',
+        `job \`${name}\` needs a list of \`steps\``,
+        def.steps === undefined,
+      );
       return undefined;
     }
     const steps = def.steps.flatMap((s, i) => this.step([...path, 'steps', i], s) ?? []);
@@ -212,25 +280,52 @@ class Compiler {
       return this.unsupportedStep(path, s);
     }
     if (!isObj(s) || Object.keys(s).length !== 1) {
-      this.err(path, 'RH_CONFIG_STEP', 'a step is a step name (e.g. `checkout`) or a map with exactly one key (e.g. `run:`)');
+      this.err(
+        path,
+        'RH_CONFIG_STEP',
+        'a step is a step name (e.g. `checkout`) or a map with exactly one key (e.g. `run:`)',
+      );
       return undefined;
     }
     const [type, body] = Object.entries(s)[0];
     const p = [...path, type];
     if (type === 'checkout') {
       const b = isObj(body) ? body : {};
-      return { type: 'checkout', name: b.name === undefined ? 'Checkout code' : String(b.name), path: b.path === undefined ? undefined : String(b.path), when: 'on_success' };
+      return {
+        type: 'checkout',
+        name: b.name === undefined ? 'Checkout code' : String(b.name),
+        path: b.path === undefined ? undefined : String(b.path),
+        when: 'on_success',
+      };
     }
     if (type === 'run' || type === 'deploy') {
       if (typeof body === 'string') {
-        return { type: 'run', name: body, command: body, environment: {}, background: false, no_output_timeout: DEFAULT_NO_OUTPUT_TIMEOUT, when: 'on_success' };
+        return {
+          type: 'run',
+          name: body,
+          command: body,
+          environment: {},
+          background: false,
+          no_output_timeout: DEFAULT_NO_OUTPUT_TIMEOUT,
+          when: 'on_success',
+        };
       }
       if (!isObj(body) || typeof body.command !== 'string') {
         this.err(p, 'RH_CONFIG_RUN', '`run` needs a `command` string');
         return undefined;
       }
-      const known = ['command', 'name', 'environment', 'working_directory', 'shell', 'background', 'no_output_timeout', 'when'];
-      for (const k of Object.keys(body)) if (!known.includes(k)) this.err([...p, k], 'RH_CONFIG_UNKNOWN_KEY', `unknown key \`${k}\` in run step`, true);
+      const known = [
+        'command',
+        'name',
+        'environment',
+        'working_directory',
+        'shell',
+        'background',
+        'no_output_timeout',
+        'when',
+      ];
+      for (const k of Object.keys(body))
+        if (!known.includes(k)) this.err([...p, k], 'RH_CONFIG_UNKNOWN_KEY', `unknown key \`${k}\` in run step`, true);
       let when: StepWhen = 'on_success';
       if (body.when !== undefined) {
         if (['on_success', 'on_fail', 'always'].includes(String(body.when))) when = String(body.when) as StepWhen;
@@ -239,7 +334,12 @@ class Compiler {
       let timeout = DEFAULT_NO_OUTPUT_TIMEOUT;
       if (body.no_output_timeout !== undefined) {
         const t = parseDuration(body.no_output_timeout);
-        if (t === undefined) this.err([...p, 'no_output_timeout'], 'RH_CONFIG_RUN', '`no_output_timeout` must be a duration such as 10m, 1h or 30s');
+        if (t === undefined)
+          this.err(
+            [...p, 'no_output_timeout'],
+            'RH_CONFIG_RUN',
+            '`no_output_timeout` must be a duration such as 10m, 1h or 30s',
+          );
         else timeout = t;
       }
       return {
@@ -258,8 +358,20 @@ class Compiler {
   }
 
   unsupportedStep(path: Path, type: string): undefined {
-    const later = ['save_cache', 'restore_cache', 'store_artifacts', 'store_test_results', 'persist_to_workspace', 'attach_workspace', 'add_ssh_keys', 'setup_remote_docker', 'when', 'unless'];
-    if (later.includes(type)) this.err(path, 'RH_CONFIG_UNSUPPORTED', `step \`${type}\` is not supported by this server yet`);
+    const later = [
+      'save_cache',
+      'restore_cache',
+      'store_artifacts',
+      'store_test_results',
+      'persist_to_workspace',
+      'attach_workspace',
+      'add_ssh_keys',
+      'setup_remote_docker',
+      'when',
+      'unless',
+    ];
+    if (later.includes(type))
+      this.err(path, 'RH_CONFIG_UNSUPPORTED', `step \`${type}\` is not supported by this server yet`);
     else this.err(path, 'RH_CONFIG_UNKNOWN_STEP', `unknown step \`${type}\` (no command of that name is defined)`);
     return undefined;
   }
@@ -271,7 +383,9 @@ class Compiler {
       return undefined;
     }
     const list = (k: string) => (v[k] === undefined ? undefined : (Array.isArray(v[k]) ? v[k] : [v[k]]).map(String));
-    for (const k of Object.keys(v)) if (k !== 'only' && k !== 'ignore') this.err([...path, k], 'RH_CONFIG_FILTER', `unknown filter key \`${k}\``, true);
+    for (const k of Object.keys(v))
+      if (k !== 'only' && k !== 'ignore')
+        this.err([...path, k], 'RH_CONFIG_FILTER', `unknown filter key \`${k}\``, true);
     const spec = { only: list('only'), ignore: list('ignore') };
     for (const p of [...(spec.only ?? []), ...(spec.ignore ?? [])]) {
       if (p.length > 2 && p.startsWith('/') && p.endsWith('/')) {
@@ -307,8 +421,15 @@ class Compiler {
         continue;
       }
       for (const k of Object.keys(wdef)) {
-        if (!['jobs', 'triggers', 'when', 'unless', 'max_auto_reruns'].includes(k)) this.err([...path, k], 'RH_CONFIG_UNKNOWN_KEY', `unknown key \`${k}\` in workflow \`${wname}\``, true);
-        else if (k !== 'jobs') this.err([...path, k], 'RH_CONFIG_UNSUPPORTED', `workflow \`${k}\` is not supported by this server yet`, true);
+        if (!['jobs', 'triggers', 'when', 'unless', 'max_auto_reruns'].includes(k))
+          this.err([...path, k], 'RH_CONFIG_UNKNOWN_KEY', `unknown key \`${k}\` in workflow \`${wname}\``, true);
+        else if (k !== 'jobs')
+          this.err(
+            [...path, k],
+            'RH_CONFIG_UNSUPPORTED',
+            `workflow \`${k}\` is not supported by this server yet`,
+            true,
+          );
       }
       if (!Array.isArray(wdef.jobs) || wdef.jobs.length === 0) {
         this.err(path, 'RH_CONFIG_TYPE', `workflow \`${wname}\` needs a list of \`jobs\``);
@@ -329,16 +450,29 @@ class Compiler {
         }
         const op = typeof entry === 'string' ? jp : [...jp, key];
         const type = opts.type === 'approval' ? 'approval' : 'build';
-        if (opts.type !== undefined && opts.type !== 'approval') this.err([...op, 'type'], 'RH_CONFIG_TYPE', 'the only workflow job `type` is `approval`');
+        if (opts.type !== undefined && opts.type !== 'approval')
+          this.err([...op, 'type'], 'RH_CONFIG_TYPE', 'the only workflow job `type` is `approval`');
         if (type === 'build' && jobDefs[key] === undefined) {
-          this.err(op, 'RH_CONFIG_JOB_NOT_FOUND', `workflow \`${wname}\` uses job \`${key}\`, which is not defined in \`jobs\``, typeof entry !== 'string');
+          this.err(
+            op,
+            'RH_CONFIG_JOB_NOT_FOUND',
+            `workflow \`${wname}\` uses job \`${key}\`, which is not defined in \`jobs\``,
+            typeof entry !== 'string',
+          );
           continue;
         }
-        if (type === 'approval') this.err([...op, 'type'], 'RH_CONFIG_UNSUPPORTED', 'approval jobs are not supported by this server yet');
+        if (type === 'approval')
+          this.err([...op, 'type'], 'RH_CONFIG_UNSUPPORTED', 'approval jobs are not supported by this server yet');
         for (const k of Object.keys(opts)) {
           if (!['requires', 'context', 'filters', 'name', 'type', 'matrix', 'pre-steps', 'post-steps'].includes(k)) {
-            this.err([...op, k], 'RH_CONFIG_UNKNOWN_KEY', `unknown key \`${k}\` for job \`${key}\` (job parameters are not supported by this server yet)`, true);
-          } else if (['matrix', 'pre-steps', 'post-steps'].includes(k)) this.err([...op, k], 'RH_CONFIG_UNSUPPORTED', `\`${k}\` is not supported by this server yet`, true);
+            this.err(
+              [...op, k],
+              'RH_CONFIG_UNKNOWN_KEY',
+              `unknown key \`${k}\` for job \`${key}\` (job parameters are not supported by this server yet)`,
+              true,
+            );
+          } else if (['matrix', 'pre-steps', 'post-steps'].includes(k))
+            this.err([...op, k], 'RH_CONFIG_UNSUPPORTED', `\`${k}\` is not supported by this server yet`, true);
         }
         const list = (x: unknown) => (x === undefined ? [] : (Array.isArray(x) ? x : [x]).map(String));
         const filters = isObj(opts.filters) ? opts.filters : {};
@@ -355,19 +489,36 @@ class Compiler {
       }
       const names = new Set<string>();
       for (const j of jobs) {
-        if (names.has(j.name)) this.err(j.path, 'RH_CONFIG_DUPLICATE_JOB', `job name \`${j.name}\` appears twice in workflow \`${wname}\`; give one a \`name:\``);
+        if (names.has(j.name))
+          this.err(
+            j.path,
+            'RH_CONFIG_DUPLICATE_JOB',
+            `job name \`${j.name}\` appears twice in workflow \`${wname}\`; give one a \`name:\``,
+          );
         names.add(j.name);
       }
       for (const j of jobs) {
         for (const r of j.requires) {
-          if (!names.has(r)) this.err([...j.path, 'requires'], 'RH_CONFIG_REQUIRES_UNKNOWN', `job \`${j.name}\` requires \`${r}\`, which is not in workflow \`${wname}\``);
+          if (!names.has(r))
+            this.err(
+              [...j.path, 'requires'],
+              'RH_CONFIG_REQUIRES_UNKNOWN',
+              `job \`${j.name}\` requires \`${r}\`, which is not in workflow \`${wname}\``,
+            );
         }
       }
       const cycle = findCycle(jobs);
-      if (cycle) this.err([...path, 'jobs'], 'RH_CONFIG_REQUIRES_CYCLE', `workflow \`${wname}\` has a requires cycle: ${cycle.join(' -> ')}`);
+      if (cycle)
+        this.err(
+          [...path, 'jobs'],
+          'RH_CONFIG_REQUIRES_CYCLE',
+          `workflow \`${wname}\` has a requires cycle: ${cycle.join(' -> ')}`,
+        );
       // Filters: a tag pipeline runs only jobs with a matching tag filter; a branch pipeline those whose branch filter allows it.
       const runs = (j: (typeof jobs)[number]) =>
-        this.ctx.tag !== undefined ? !!j.tags && filterAllows(j.tags, this.ctx.tag) : filterAllows(j.branches, this.ctx.branch);
+        this.ctx.tag !== undefined
+          ? !!j.tags && filterAllows(j.tags, this.ctx.tag)
+          : filterAllows(j.branches, this.ctx.branch);
       const kept = new Map(jobs.filter(runs).map((j) => [j.name, j]));
       // A job whose requirement does not run does not run either.
       let changed = true;
@@ -383,7 +534,13 @@ class Compiler {
       if (kept.size === 0) continue;
       out.push({
         name: wname,
-        jobs: [...kept.values()].map(({ name, job, type, requires, context }) => ({ name, job, type, requires, context })),
+        jobs: [...kept.values()].map(({ name, job, type, requires, context }) => ({
+          name,
+          job,
+          type,
+          requires,
+          context,
+        })),
       });
     }
     return out;
@@ -420,7 +577,13 @@ export function toCompiledYaml(plan: Plan): string {
   for (const [name, j] of Object.entries(plan.jobs)) {
     const ex: Obj =
       j.executor.type === 'docker'
-        ? { docker: j.executor.images.map((i) => Object.fromEntries(Object.entries(i).filter(([, v]) => v !== undefined && !(isObj(v) && Object.keys(v).length === 0)))) }
+        ? {
+            docker: j.executor.images.map((i) =>
+              Object.fromEntries(
+                Object.entries(i).filter(([, v]) => v !== undefined && !(isObj(v) && Object.keys(v).length === 0)),
+              ),
+            ),
+          }
         : { [j.executor.type]: j.executor.image ? { image: j.executor.image } : true };
     jobs[name] = {
       ...ex,
@@ -442,7 +605,9 @@ export function toCompiledYaml(plan: Plan): string {
                 ...(s.working_directory ? { working_directory: s.working_directory } : {}),
                 ...(s.shell ? { shell: s.shell } : {}),
                 ...(s.background ? { background: true } : {}),
-                ...(s.no_output_timeout !== DEFAULT_NO_OUTPUT_TIMEOUT ? { no_output_timeout: `${s.no_output_timeout}s` } : {}),
+                ...(s.no_output_timeout !== DEFAULT_NO_OUTPUT_TIMEOUT
+                  ? { no_output_timeout: `${s.no_output_timeout}s` }
+                  : {}),
                 ...(s.when !== 'on_success' ? { when: s.when } : {}),
               },
             },

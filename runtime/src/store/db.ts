@@ -95,7 +95,9 @@ export async function openPostgres(url: string): Promise<Db> {
   pg.types.setTypeParser(20, (v: string) => Number(v));
   const pool = new pg.Pool({ connectionString: url, max: 10 });
   pool.on('error', () => undefined);
-  const wrap = (q: (sql: string, p: Param[]) => Promise<{ rows: Row[]; rowCount: number | null }>): Omit<Db, 'tx' | 'close'> => ({
+  const wrap = (
+    q: (sql: string, p: Param[]) => Promise<{ rows: Row[]; rowCount: number | null }>,
+  ): Omit<Db, 'tx' | 'close'> => ({
     dialect: 'postgres',
     async all<T>(sql: string, params: Param[] = []) {
       return (await q(pgSql(sql), params)).rows as T[];

@@ -105,7 +105,10 @@ function insert(table: string, row: Record<string, Param>): [string, Param[]] {
 
 function update(table: string, where: string, fields: Record<string, Param>, whereParams: Param[]): [string, Param[]] {
   const keys = Object.keys(fields);
-  return [`UPDATE ${table} SET ${keys.map((k) => `${k} = ?`).join(', ')} WHERE ${where}`, [...Object.values(fields), ...whereParams]];
+  return [
+    `UPDATE ${table} SET ${keys.map((k) => `${k} = ?`).join(', ')} WHERE ${where}`,
+    [...Object.values(fields), ...whereParams],
+  ];
 }
 
 /** Data access for every role. Methods take an optional Db so that callers can compose them in one transaction. */
@@ -135,7 +138,10 @@ export class Store {
     return this.db.get<UserRow>('SELECT * FROM users WHERE login = ?', [login]);
   }
   userByTokenHash(hash: string) {
-    return this.db.get<UserRow>('SELECT u.* FROM users u JOIN api_tokens t ON t.user_id = u.id WHERE t.token_hash = ?', [hash]);
+    return this.db.get<UserRow>(
+      'SELECT u.* FROM users u JOIN api_tokens t ON t.user_id = u.id WHERE t.token_hash = ?',
+      [hash],
+    );
   }
   async putToken(userId: string, hash: string, label: string) {
     await this.db.run('DELETE FROM api_tokens WHERE user_id = ? AND label = ?', [userId, label]);
@@ -190,7 +196,9 @@ export class Store {
     return this.db.get<WorkflowRow>('SELECT * FROM workflows WHERE id = ?', [id]);
   }
   workflowsOfPipeline(pipelineId: string) {
-    return this.db.all<WorkflowRow>('SELECT * FROM workflows WHERE pipeline_id = ? ORDER BY created_at, name', [pipelineId]);
+    return this.db.all<WorkflowRow>('SELECT * FROM workflows WHERE pipeline_id = ? ORDER BY created_at, name', [
+      pipelineId,
+    ]);
   }
   async updateWorkflow(id: string, fields: Partial<WorkflowRow>) {
     await this.db.run(...update('workflows', 'id = ?', fields as Record<string, Param>, [id]));
@@ -211,7 +219,9 @@ export class Store {
   }
   async updateJob(id: string, fields: Partial<JobRow>, onlyIfStatus?: string[]): Promise<boolean> {
     const where = onlyIfStatus ? `id = ? AND status IN (${onlyIfStatus.map(() => '?').join(', ')})` : 'id = ?';
-    const n = await this.db.run(...update('jobs', where, fields as Record<string, Param>, [id, ...(onlyIfStatus ?? [])]));
+    const n = await this.db.run(
+      ...update('jobs', where, fields as Record<string, Param>, [id, ...(onlyIfStatus ?? [])]),
+    );
     return n > 0;
   }
   /** Atomically hands the oldest queued job to an executor. */
@@ -242,7 +252,10 @@ export class Store {
   output(jobId: string, stepIdx?: number) {
     return stepIdx === undefined
       ? this.db.all<OutputChunkRow>('SELECT * FROM output_chunks WHERE job_id = ? ORDER BY step_idx, seq', [jobId])
-      : this.db.all<OutputChunkRow>('SELECT * FROM output_chunks WHERE job_id = ? AND step_idx = ? ORDER BY seq', [jobId, stepIdx]);
+      : this.db.all<OutputChunkRow>('SELECT * FROM output_chunks WHERE job_id = ? AND step_idx = ? ORDER BY seq', [
+          jobId,
+          stepIdx,
+        ]);
   }
   async clearJobRun(jobId: string) {
     await this.db.run('DELETE FROM output_chunks WHERE job_id = ?', [jobId]);

@@ -1,0 +1,66 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { RoundhouseError } from '../shared/errors.js';
+import { adminRoutes } from './admin.js';
+import type { ApiDeps } from './context.js';
+import { EXECUTOR_API } from '../protocol/executor.js';
+import { executorRoutes } from './executor-routes.js';
+import { uiRoutes } from './ui.js';
+import { v2Routes } from './v2.js';
+import { v11Routes } from './v11.js';
+
+/** Tokens never reach the logs, also when a client puts one in the query string. */
+const redact = (url: string) => url.replace(/(circle-token|sig)=[^&]*/gi, '$1=[redacted]');
+
+/**
+ * The api role as a fastify app: error handling first, then each group of routes as a plugin.
+ * Tests build it and call inject(); the process entry only adds listen and shutdown.
+ */
+export async function buildApp(
+  deps: ApiDeps,
+  opts: { logger?: FastifyServerOptions['logger'] } = {},
+): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    // Live streams and executor long-polls must not hold a stopping server open.
+    forceCloseConnections: true,
+    // Project slugs are paths: accept them URL-encoded too (gh%2Forg%2Frepo).
+    rewriteUrl: (req) => {
+      const url = req.url ?? '/';
+      const q = url.indexOf('?');
+      const path = q < 0 ? url : url.slice(0, q);
+      return /%2F/i.test(path) && path.startsWith('/api/')
+        ? path.replace(/%2F/gi, '/') + (q < 0 ? '' : url.slice(q))
+        : url;
+    },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown; code?: string }, req, reply) => {
+    if (err instanceof RoundhouseError) return reply.code(err.statusCode).send({ message: err.message });
+    if (err.validation) return reply.code(400).send({ message: `Invalid request: ${err.message}` });
+    if (err.statusCode && err.statusCode < 500) return reply.code(err.statusCode).send({ message: err.message });
+    req.log.error({ err, url: redact(req.url) }, 'request failed');
+    return reply.code(500).send({ message: 'Internal server error.' });
+  });
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send({ message: `Not found: ${req.method} ${redact(req.url).split('?')[0]}` }),
+  );
+  // An empty body with a JSON content type is an empty request, as CircleCI treats it.
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = String(body);
+    if (!text.trim()) return done(null, null);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(Object.assign(new Error('Body is not valid JSON.'), { statusCode: 400 }), undefined);
+    }
+  });
+
+  await app.register((a) => v2Routes(a, deps), { prefix: '/api/v2' });
+  await app.register((a) => v11Routes(a, deps), { prefix: '/api/v1.1' });
+  await app.register((a) => adminRoutes(a, deps), { prefix: '/api/admin' });
+  await app.register((a) => executorRoutes(a, deps), { prefix: EXECUTOR_API });
+  await app.register((a) => uiRoutes(a, deps));
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  return app;
+}

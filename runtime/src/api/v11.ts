@@ -1,0 +1,149 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { notFound, RoundhouseError } from '../shared/errors.js';
+import type { StepRow } from '../store/store.js';
+import { authenticator } from './auth.js';
+import { type ApiDeps, normaliseVcs, projectOf } from './context.js';
+
+type BuildParams = { vcs: string; org: string; repo: string; num: string };
+
+const V11_VCS: Record<string, string> = { gh: 'github', bb: 'bitbucket', circleci: 'circleci' };
+
+/** Lifecycle and outcome of a job, as API v1.1 reports them. */
+function v11Status(status: string): { status: string; lifecycle: string; outcome: string | null } {
+  switch (status) {
+    case 'blocked':
+      return { status: 'not_running', lifecycle: 'not_running', outcome: null };
+    case 'queued':
+      return { status: 'queued', lifecycle: 'queued', outcome: null };
+    case 'running':
+      return { status: 'running', lifecycle: 'running', outcome: null };
+    case 'not_run':
+      return { status: 'not_run', lifecycle: 'not_run', outcome: null };
+    default:
+      return { status, lifecycle: 'finished', outcome: status };
+  }
+}
+
+/** API v1.1: the single-job endpoint and its step output, which the CircleCI CLI and acceptance suites read. */
+export async function v11Routes(app: FastifyInstance, deps: ApiDeps) {
+  const { store } = deps;
+  const sign = (jobId: string, step: number) =>
+    createHmac('sha256', deps.urlSecret).update(`output:${jobId}:${step}`).digest('hex').slice(0, 32);
+
+  app.get<{ Params: BuildParams }>(
+    '/project/:vcs/:org/:repo/:num',
+    { preHandler: authenticator(store) },
+    async (req) => {
+      const project = await projectOf(store, req.params);
+      const n = Number(req.params.num);
+      const job = Number.isInteger(n) ? await store.jobByNumber(project.id, n) : undefined;
+      if (!job) throw notFound('Build');
+      const [pipeline, workflow, steps] = await Promise.all([
+        store.pipeline(job.pipeline_id),
+        store.workflow(job.workflow_id),
+        store.stepsOfJob(job.id),
+      ]);
+      const spec = JSON.parse(job.spec);
+      const vcs = V11_VCS[normaliseVcs(req.params.vcs) ?? 'gh'] ?? 'github';
+      const base = `${deps.publicUrl}/api/v1.1/project/${vcs}/${project.org}/${project.name}/${job.number}`;
+      const action = (s: StepRow) => {
+        const ms = s.started_at && s.stopped_at ? Date.parse(s.stopped_at) - Date.parse(s.started_at) : null;
+        return {
+          index: 0,
+          step: s.idx,
+          allocation_id: job.id,
+          name: s.name,
+          type: s.type === 'run' ? 'test' : s.type === 'checkout' ? 'checkout' : 'infrastructure',
+          status: s.status,
+          exit_code: s.exit_code,
+          failed: s.status === 'failed' || s.status === 'timedout' ? true : null,
+          timedout: s.status === 'timedout' ? true : null,
+          canceled: s.status === 'canceled' ? true : null,
+          infrastructure_fail: null,
+          start_time: s.started_at,
+          end_time: s.stopped_at,
+          run_time_millis: ms,
+          bash_command: s.bash_command,
+          background: false,
+          parallel: false,
+          continue: null,
+          truncated: false,
+          insignificant: false,
+          has_output: true,
+          output_url: `${base}/output/${s.idx}/0?file=true&sig=${sign(job.id, s.idx)}`,
+          messages: [],
+          source: 'config',
+        };
+      };
+      const st = v11Status(job.status);
+      const duration =
+        job.started_at && job.stopped_at ? Date.parse(job.stopped_at) - Date.parse(job.started_at) : null;
+      return {
+        build_num: Number(job.number),
+        build_url: `${deps.publicUrl}/pipelines/${project.slug}/${pipeline?.number}/workflows/${job.workflow_id}/jobs/${job.number}`,
+        username: project.org,
+        reponame: project.name,
+        vcs_type: vcs,
+        vcs_url: project.repo_url,
+        vcs_revision: pipeline?.revision ?? null,
+        vcs_tag: pipeline?.tag ?? null,
+        branch: pipeline?.branch ?? null,
+        subject: pipeline?.commit_subject ?? null,
+        body: pipeline?.commit_body ?? null,
+        why: pipeline?.trigger_type === 'webhook' ? 'github' : 'api',
+        ...st,
+        failed: ['failed', 'timedout', 'infrastructure_fail'].includes(job.status) ? true : null,
+        canceled: job.status === 'canceled',
+        infrastructure_fail: job.status === 'infrastructure_fail',
+        timedout: job.status === 'timedout',
+        queued_at: job.queued_at,
+        start_time: job.started_at,
+        stop_time: job.stopped_at,
+        build_time_millis: duration,
+        parallel: job.parallelism,
+        platform: '2.0',
+        job_name: job.name,
+        picard: { executor: spec.plan.executor.type, resource_class: { class: spec.plan.executor.resource_class } },
+        workflows: {
+          job_name: job.name,
+          job_id: job.id,
+          workflow_id: job.workflow_id,
+          workflow_name: workflow?.name ?? '',
+          workspace_id: job.workflow_id,
+          upstream_job_ids: JSON.parse(job.requires),
+          upstream_concurrency_map: {},
+        },
+        user: { login: pipeline?.actor_login ?? '', is_user: true },
+        messages: JSON.parse(job.messages),
+        steps: steps.map((s) => ({ name: s.name, actions: [action(s)] })),
+      };
+    },
+  );
+
+  // An action's output: a JSON list of {type, message, time}, as CircleCI's output_url serves it.
+  app.get<{ Params: BuildParams & { step: string; index: string }; Querystring: { sig?: string } }>(
+    '/project/:vcs/:org/:repo/:num/output/:step/:index',
+    async (req, reply) => {
+      const project = await projectOf(store, req.params);
+      const job = await store.jobByNumber(project.id, Number(req.params.num));
+      if (!job) throw notFound('Build');
+      const step = Number(req.params.step);
+      const want = sign(job.id, step);
+      const sig = req.query.sig ?? '';
+      if (!(sig.length === want.length && timingSafeEqual(Buffer.from(sig), Buffer.from(want)))) {
+        await authenticator(store)(req, reply);
+        if (!req.user) throw new RoundhouseError('RH_UNAUTHORIZED');
+      }
+      const chunks = await store.output(job.id, step);
+      // Adjacent chunks of one stream are merged, as CircleCI stores them.
+      const out: { type: string; message: string; time: string }[] = [];
+      for (const c of chunks) {
+        const last = out[out.length - 1];
+        if (last && last.type === c.stream) last.message += c.data;
+        else out.push({ type: c.stream, message: c.data, time: c.ts });
+      }
+      return out;
+    },
+  );
+}

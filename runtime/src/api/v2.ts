@@ -1,0 +1,242 @@
+import type { FastifyInstance } from 'fastify';
+import { badRequest, notFound } from '../shared/errors.js';
+import type { JobRow, ProjectRow } from '../store/store.js';
+import { authenticator } from './auth.js';
+import { type ApiDeps, pageOf, pageToken, projectOf } from './context.js';
+import { pipelineJson, workflowJobJson, workflowJson } from './shapes.js';
+
+const PAGE = 20;
+const projectParams = {
+  type: 'object',
+  properties: { vcs: { type: 'string' }, org: { type: 'string' }, repo: { type: 'string' } },
+  required: ['vcs', 'org', 'repo'],
+} as const;
+type ProjectParams = { vcs: string; org: string; repo: string };
+
+/** CircleCI API v2, paths and shapes as in the 2021 OpenAPI spec. */
+export async function v2Routes(app: FastifyInstance, deps: ApiDeps) {
+  const { store, conductor } = deps;
+  app.addHook('preHandler', authenticator(store));
+
+  app.get('/me', async (req) => ({ id: req.user!.id, login: req.user!.login, name: req.user!.name }));
+
+  app.get<{ Params: ProjectParams }>('/project/:vcs/:org/:repo', { schema: { params: projectParams } }, async (req) => {
+    const p = await projectOf(store, req.params);
+    return {
+      slug: p.slug,
+      name: p.name,
+      organization_name: p.org,
+      vcs_info: {
+        vcs_url: p.repo_url,
+        provider: p.vcs_type === 'bb' ? 'Bitbucket' : 'GitHub',
+        default_branch: p.default_branch,
+      },
+    };
+  });
+
+  app.post<{
+    Params: ProjectParams;
+    Body: { branch?: string; tag?: string; parameters?: Record<string, unknown> } | null;
+  }>(
+    '/project/:vcs/:org/:repo/pipeline',
+    {
+      schema: {
+        params: projectParams,
+        body: {
+          type: ['object', 'null'],
+          properties: {
+            branch: { type: 'string', minLength: 1 },
+            tag: { type: 'string', minLength: 1 },
+            parameters: { type: 'object' },
+          },
+          additionalProperties: false,
+        },
+      },
+    },
+    async (req, reply) => {
+      const project = await projectOf(store, req.params);
+      const body = req.body ?? {};
+      const p = await conductor.triggerPipeline(project, {
+        branch: body.branch,
+        tag: body.tag,
+        parameters: body.parameters,
+        actor: req.user!.login,
+        triggerType: 'api',
+      });
+      reply.code(201);
+      return { id: p.id, state: p.state, number: Number(p.number), created_at: p.created_at };
+    },
+  );
+
+  const listPipelines = async (project: ProjectRow, query: Record<string, unknown>, actor?: string) => {
+    const offset = pageOf(query['page-token']);
+    const branch = typeof query.branch === 'string' ? query.branch : undefined;
+    const rows = await store.listPipelines(project.id, { branch, limit: PAGE + 1, offset, actor });
+    return {
+      items: rows.slice(0, PAGE).map((p) => pipelineJson(p, project)),
+      next_page_token: rows.length > PAGE ? pageToken(offset + PAGE) : null,
+    };
+  };
+  app.get<{ Params: ProjectParams; Querystring: Record<string, unknown> }>(
+    '/project/:vcs/:org/:repo/pipeline',
+    { schema: { params: projectParams } },
+    async (req) => listPipelines(await projectOf(store, req.params), req.query),
+  );
+  app.get<{ Params: ProjectParams; Querystring: Record<string, unknown> }>(
+    '/project/:vcs/:org/:repo/pipeline/mine',
+    { schema: { params: projectParams } },
+    async (req) =>
+      listPipelines(await projectOf(store, req.params), { 'page-token': req.query['page-token'] }, req.user!.login),
+  );
+  app.get<{ Querystring: Record<string, unknown> }>('/pipeline', async (req) => {
+    const org = typeof req.query['org-slug'] === 'string' ? req.query['org-slug'] : undefined;
+    const mine = req.query.mine === 'true' || req.query.mine === true;
+    const projects = (await store.listProjects()).filter(
+      (p) => !org || `${p.vcs_type}/${p.org}` === org.replace(/^github\//, 'gh/').replace(/^bitbucket\//, 'bb/'),
+    );
+    const offset = pageOf(req.query['page-token']);
+    const all = [];
+    for (const p of projects) {
+      for (const row of await store.listPipelines(p.id, {
+        limit: offset + PAGE + 1,
+        offset: 0,
+        actor: mine ? req.user!.login : undefined,
+      }))
+        all.push(pipelineJson(row, p));
+    }
+    all.sort((a, b) => b.created_at.localeCompare(a.created_at));
+    return {
+      items: all.slice(offset, offset + PAGE),
+      next_page_token: all.length > offset + PAGE ? pageToken(offset + PAGE) : null,
+    };
+  });
+  app.get<{ Params: ProjectParams & { number: string } }>('/project/:vcs/:org/:repo/pipeline/:number', async (req) => {
+    const project = await projectOf(store, req.params);
+    const n = Number(req.params.number);
+    const p = Number.isInteger(n) ? await store.pipelineByNumber(project.id, n) : undefined;
+    if (!p) throw notFound('Pipeline');
+    return pipelineJson(p, project);
+  });
+
+  const pipelineById = async (id: string) => {
+    const p = await store.pipeline(id);
+    if (!p) throw notFound('Pipeline');
+    const project = await store.projectById(p.project_id);
+    if (!project) throw notFound('Pipeline');
+    return { p, project };
+  };
+  app.get<{ Params: { id: string } }>('/pipeline/:id', async (req) => {
+    const { p, project } = await pipelineById(req.params.id);
+    return pipelineJson(p, project);
+  });
+  app.get<{ Params: { id: string } }>('/pipeline/:id/config', async (req) => {
+    const { p } = await pipelineById(req.params.id);
+    return { source: p.config_source, compiled: p.config_compiled };
+  });
+  app.get<{ Params: { id: string } }>('/pipeline/:id/workflow', async (req) => {
+    const { p, project } = await pipelineById(req.params.id);
+    const wfs = await store.workflowsOfPipeline(p.id);
+    return { items: wfs.map((w) => workflowJson(w, p, project)), next_page_token: null };
+  });
+
+  const workflowById = async (id: string) => {
+    const w = await store.workflow(id);
+    if (!w) throw notFound('Workflow');
+    const { p, project } = await pipelineById(w.pipeline_id);
+    return { w, p, project };
+  };
+  app.get<{ Params: { id: string } }>('/workflow/:id', async (req) => {
+    const { w, p, project } = await workflowById(req.params.id);
+    return workflowJson(w, p, project);
+  });
+  app.get<{ Params: { id: string } }>('/workflow/:id/job', async (req) => {
+    const { w, project } = await workflowById(req.params.id);
+    const jobs = await store.jobsOfWorkflow(w.id);
+    const items = [];
+    for (const j of jobs) {
+      const original = j.copied_from && j.number === null ? (await store.job(j.copied_from))?.number : undefined;
+      items.push(workflowJobJson(j, project, original));
+    }
+    return { items, next_page_token: null };
+  });
+  app.post<{ Params: { id: string } }>('/workflow/:id/cancel', async (req, reply) => {
+    const { w } = await workflowById(req.params.id);
+    await conductor.cancelWorkflow(w.id, req.user!.login);
+    reply.code(202);
+    return { message: 'Accepted.' };
+  });
+  app.post<{ Params: { id: string }; Body: { jobs?: string[]; from_failed?: boolean; sparse_tree?: boolean } | null }>(
+    '/workflow/:id/rerun',
+    {
+      schema: {
+        body: {
+          type: ['object', 'null'],
+          properties: {
+            jobs: { type: 'array', items: { type: 'string' } },
+            from_failed: { type: 'boolean' },
+            sparse_tree: { type: 'boolean' },
+            enable_ssh: { type: 'boolean' },
+          },
+          additionalProperties: false,
+        },
+      },
+    },
+    async (req, reply) => {
+      const { w } = await workflowById(req.params.id);
+      const body = req.body ?? {};
+      if (body.sparse_tree && !body.jobs?.length) throw badRequest('`sparse_tree` needs `jobs`.');
+      const id = await conductor.rerunWorkflow(
+        w.id,
+        { fromFailed: body.from_failed, jobs: body.jobs },
+        req.user!.login,
+      );
+      reply.code(202);
+      return { message: 'Accepted.', workflow_id: id };
+    },
+  );
+
+  const jobByNumber = async (
+    params: ProjectParams & { number: string },
+  ): Promise<{ job: JobRow; project: ProjectRow }> => {
+    const project = await projectOf(store, params);
+    const n = Number(params.number);
+    const job = Number.isInteger(n) ? await store.jobByNumber(project.id, n) : undefined;
+    if (!job) throw notFound('Job');
+    return { job, project };
+  };
+  app.get<{ Params: ProjectParams & { number: string } }>('/project/:vcs/:org/:repo/job/:number', async (req) => {
+    const { job, project } = await jobByNumber(req.params);
+    const [w, p] = await Promise.all([store.workflow(job.workflow_id), store.pipeline(job.pipeline_id)]);
+    const spec = JSON.parse(job.spec);
+    const duration = job.started_at && job.stopped_at ? Date.parse(job.stopped_at) - Date.parse(job.started_at) : null;
+    return {
+      web_url: `${deps.publicUrl}/pipelines/${project.slug}/${p?.number}/workflows/${job.workflow_id}/jobs/${job.number}`,
+      project: { slug: project.slug, name: project.name, external_url: project.repo_url },
+      parallel_runs: [{ index: 0, status: job.status }],
+      started_at: job.started_at,
+      latest_workflow: { id: job.workflow_id, name: w?.name ?? '' },
+      name: job.name,
+      executor: { type: spec.plan.executor.type, resource_class: spec.plan.executor.resource_class },
+      parallelism: job.parallelism,
+      status: job.status,
+      number: Number(job.number),
+      pipeline: { id: job.pipeline_id },
+      duration,
+      created_at: job.created_at,
+      messages: JSON.parse(job.messages),
+      contexts: (spec.contexts ?? []).map((name: string) => ({ name })),
+      organization: { name: project.org },
+      queued_at: job.queued_at,
+      stopped_at: job.stopped_at,
+    };
+  });
+  app.post<{ Params: ProjectParams & { number: string } }>(
+    '/project/:vcs/:org/:repo/job/:number/cancel',
+    async (req, reply) => {
+      const { job } = await jobByNumber(req.params);
+      await conductor.cancelJob(job, req.user!.login);
+      reply.code(202);
+      return { message: 'Accepted.' };
+    },
+  );
+}

@@ -1,0 +1,114 @@
+import { parseArgs } from 'node:util';
+import { RoundhouseError } from '../shared/errors.js';
+import { ApiClient, CliError } from './client.js';
+
+const USAGE = `Roundhouse: a self-hosted CI/CD platform that runs CircleCI pipelines.
+
+Usage:
+  roundhouse server                                   run every role in one process (embedded mode)
+  roundhouse project add <vcs>/<org>/<repo> --repo <git url or path> [--default-branch B]
+  roundhouse project list
+  roundhouse pipeline trigger <vcs>/<org>/<repo> [--branch B | --tag T] [--parameters JSON]
+
+Commands that talk to a server take --host (default $ROUNDHOUSE_HOST, else http://127.0.0.1:3000)
+and --token (default $ROUNDHOUSE_TOKEN), as the CircleCI CLI does.
+
+Server settings come from the environment; see README.md ("Settings").`;
+
+const CLIENT_OPTIONS = {
+  host: { type: 'string' },
+  token: { type: 'string' },
+  repo: { type: 'string' },
+  'default-branch': { type: 'string' },
+  branch: { type: 'string' },
+  tag: { type: 'string' },
+  parameters: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function client(values: { host?: string; token?: string }): ApiClient {
+  const host = values.host ?? process.env.ROUNDHOUSE_HOST ?? 'http://127.0.0.1:3000';
+  const token = values.token ?? process.env.ROUNDHOUSE_TOKEN;
+  if (!token)
+    throw new CliError(
+      'no API token: pass --token or set ROUNDHOUSE_TOKEN (the server prints the admin token at first start)',
+    );
+  return new ApiClient(host, token);
+}
+
+const print = (v: unknown) => process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, sub, ...rest] = argv;
+  if (!command || command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(`${USAGE}\n`);
+    return command ? 0 : 2;
+  }
+  if (command === 'server') {
+    const { runServer } = await import('./server-command.js');
+    return runServer();
+  }
+  const { values, positionals } = parseArgs({
+    args: rest,
+    options: CLIENT_OPTIONS,
+    allowPositionals: true,
+    strict: true,
+  });
+  if (command === 'project' && sub === 'add') {
+    const [slug] = positionals;
+    if (!slug || !values.repo)
+      throw new CliError('usage: roundhouse project add <vcs>/<org>/<repo> --repo <git url or path>');
+    const { resolve } = await import('node:path');
+    const { normaliseRepo } = await import('../vcs/git.js');
+    // A relative path means relative to where the CLI runs, not to the server.
+    const repo = normaliseRepo(values.repo.startsWith('.') ? resolve(values.repo) : values.repo);
+    print(
+      await client(values).request('POST', '/api/admin/projects', {
+        slug,
+        repo,
+        ...(values['default-branch'] ? { default_branch: values['default-branch'] } : {}),
+      }),
+    );
+    return 0;
+  }
+  if (command === 'project' && sub === 'list') {
+    print(await client(values).request('GET', '/api/admin/projects'));
+    return 0;
+  }
+  if (command === 'pipeline' && sub === 'trigger') {
+    const [slug] = positionals;
+    if (!slug) throw new CliError('usage: roundhouse pipeline trigger <vcs>/<org>/<repo> [--branch B | --tag T]');
+    let parameters: unknown;
+    if (values.parameters) {
+      try {
+        parameters = JSON.parse(values.parameters);
+      } catch {
+        throw new CliError('--parameters must be a JSON object');
+      }
+    }
+    print(
+      await client(values).request('POST', `/api/v2/project/${slug}/pipeline`, {
+        branch: values.branch,
+        tag: values.tag,
+        parameters,
+      }),
+    );
+    return 0;
+  }
+  throw new CliError(`unknown command: ${[command, sub].filter(Boolean).join(' ')}\n\n${USAGE}`);
+}
+
+export async function run(argv: string[]) {
+  try {
+    process.exitCode = await main(argv);
+  } catch (e) {
+    if (
+      e instanceof CliError ||
+      e instanceof RoundhouseError ||
+      (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
+    ) {
+      process.stderr.write(`roundhouse: ${(e as Error).message}\n`);
+      process.exitCode = 2;
+    } else throw e;
+  }
+}

@@ -1,0 +1,98 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { StoredJobSpec } from '../conductor/conductor.js';
+import type { ClaimedJob } from '../protocol/executor.js';
+import type { Bus } from '../shared/bus.js';
+import type { JobRow, Store } from '../store/store.js';
+
+export const LEASE_SECONDS = 60;
+export const HEARTBEAT_SECONDS = 15;
+
+/**
+ * Places ready jobs on executors: executors long-poll `claim`, which hands out the oldest queued
+ * job atomically (row-level locking in the store), or waits for the conductor to queue one.
+ */
+export class Dispatcher {
+  readonly #waiters = new Set<() => void>();
+
+  constructor(
+    readonly store: Store,
+    readonly bus: Bus,
+    readonly secret: string,
+    readonly publicUrl: string,
+  ) {
+    bus.on('job.queued', () => {
+      const waiters = [...this.#waiters];
+      this.#waiters.clear();
+      for (const w of waiters) w();
+    });
+  }
+
+  jobToken(jobId: string, attempt: number): string {
+    return createHmac('sha256', this.secret).update(`job:${jobId}:${attempt}`).digest('hex');
+  }
+
+  verifyJobToken(job: JobRow, token: string): boolean {
+    const want = Buffer.from(this.jobToken(job.id, job.attempt));
+    const got = Buffer.from(token);
+    return want.length === got.length && timingSafeEqual(want, got);
+  }
+
+  async claim(executorId: string, waitMs: number, signal?: AbortSignal): Promise<ClaimedJob | undefined> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const row = await this.store.claimJob(executorId, new Date(Date.now() + LEASE_SECONDS * 1000).toISOString());
+      if (row) return this.#describe(row);
+      const left = deadline - Date.now();
+      if (left <= 0 || signal?.aborted) return undefined;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(t);
+          this.#waiters.delete(done);
+          signal?.removeEventListener('abort', done);
+          resolve();
+        };
+        const t = setTimeout(done, left);
+        this.#waiters.add(done);
+        signal?.addEventListener('abort', done);
+      });
+    }
+  }
+
+  async #describe(job: JobRow): Promise<ClaimedJob> {
+    const [pipeline, project, workflow] = await Promise.all([
+      this.store.pipeline(job.pipeline_id),
+      this.store.projectById(job.project_id),
+      this.store.workflow(job.workflow_id),
+    ]);
+    if (!pipeline || !project || !workflow) throw new Error(`job ${job.id} lost its pipeline`);
+    const spec = JSON.parse(job.spec) as StoredJobSpec;
+    return {
+      id: job.id,
+      token: this.jobToken(job.id, job.attempt),
+      number: Number(job.number),
+      name: job.name,
+      attempt: job.attempt,
+      web_url: `${this.publicUrl}/pipelines/${project.slug}/${pipeline.number}/workflows/${workflow.id}/jobs/${job.number}`,
+      project: { slug: project.slug, org: project.org, repo: project.name, repo_url: project.repo_url },
+      pipeline: {
+        id: pipeline.id,
+        number: pipeline.number,
+        branch: pipeline.branch ?? undefined,
+        tag: pipeline.tag ?? undefined,
+        revision: pipeline.revision ?? '',
+        actor: pipeline.actor_login,
+      },
+      workflow: { id: workflow.id, name: workflow.name },
+      plan: spec.plan,
+      environment: {},
+      heartbeat_seconds: HEARTBEAT_SECONDS,
+    };
+  }
+
+  /** Extends a running job's lease; false when the job is no longer running on this executor. */
+  async heartbeat(job: JobRow): Promise<boolean> {
+    return this.store.updateJob(job.id, { lease_until: new Date(Date.now() + LEASE_SECONDS * 1000).toISOString() }, [
+      'running',
+    ]);
+  }
+}

@@ -1,0 +1,97 @@
+import type { JobEvent, JobOutcome, StepStatus } from '../protocol/executor.js';
+import { EXECUTOR_API } from '../protocol/executor.js';
+
+/** Raised when the platform tells the executor to stop a job (canceled or taken away). */
+export class JobCanceled extends Error {}
+
+/**
+ * Sends a job's events to the platform in batches: at most one request in flight, flushed when a
+ * step ends and at least every `intervalMs` while output flows.
+ */
+export class Reporter {
+  #pending: JobEvent[] = [];
+  #inflight: Promise<void> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #seq = new Map<number, number>();
+  canceled = false;
+  /** Once set, nothing more is sent. */
+  closed = false;
+  onCancel: () => void = () => undefined;
+
+  constructor(
+    readonly server: string,
+    readonly jobId: string,
+    readonly token: string,
+    readonly intervalMs = 50,
+  ) {}
+
+  #push(e: JobEvent, now = false) {
+    if (this.closed) return;
+    this.#pending.push(e);
+    if (now) void this.flush().catch(() => undefined);
+    else this.#timer ??= setTimeout(() => void this.flush().catch(() => undefined), this.intervalMs);
+  }
+
+  stepStart(idx: number, name: string, type: string, bash_command?: string) {
+    this.#push({ kind: 'step.start', idx, name, type, bash_command, ts: new Date().toISOString() });
+  }
+  output(idx: number, stream: 'out' | 'err', data: string) {
+    const seq = (this.#seq.get(idx) ?? 0) + 1;
+    this.#seq.set(idx, seq);
+    this.#push({ kind: 'output', idx, seq, stream, data, ts: new Date().toISOString() });
+  }
+  stepEnd(idx: number, status: StepStatus, exit_code: number | null) {
+    this.#push({ kind: 'step.end', idx, status, exit_code, ts: new Date().toISOString() });
+  }
+  heartbeat() {
+    this.#push({ kind: 'heartbeat', ts: new Date().toISOString() }, true);
+  }
+
+  /** Sends everything pending; resolves when the platform has it. */
+  async flush(): Promise<void> {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    while (this.#inflight) await this.#inflight;
+    if (this.#pending.length === 0 || this.closed) return;
+    const events = this.#pending;
+    this.#pending = [];
+    this.#inflight = this.#post('events', { events }).finally(() => {
+      this.#inflight = undefined;
+    });
+    await this.#inflight;
+  }
+
+  async finish(status: JobOutcome): Promise<void> {
+    await this.flush();
+    if (this.closed) return;
+    await this.#post('finish', { status });
+  }
+
+  async #post(what: string, body: unknown): Promise<void> {
+    let lastError: unknown;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        const res = await fetch(`${this.server}${EXECUTOR_API}/jobs/${this.jobId}/${what}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${this.token}` },
+          body: JSON.stringify(body),
+        });
+        const json = (await res.json().catch(() => ({}))) as { cancel?: boolean };
+        if (res.status === 409 || json.cancel) {
+          if (!this.canceled) {
+            this.canceled = true;
+            this.onCancel();
+          }
+          return;
+        }
+        if (res.ok) return;
+        if (res.status < 500) throw new Error(`platform refused ${what}: HTTP ${res.status}`);
+        lastError = new Error(`HTTP ${res.status}`);
+      } catch (e) {
+        lastError = e;
+      }
+      await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+    }
+    throw lastError;
+  }
+}

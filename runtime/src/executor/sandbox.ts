@@ -1,0 +1,127 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, lstatSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Home directory of the job inside the sandbox, as on CircleCI's convenience images. */
+export const SANDBOX_HOME = '/home/circleci';
+
+export type SandboxKind = 'bwrap' | 'none';
+
+/** Whether bubblewrap is installed and can create namespaces on this machine. */
+export function bwrapWorks(): boolean {
+  const r = spawnSync(
+    'bwrap',
+    [
+      '--ro-bind',
+      '/',
+      '/',
+      '--unshare-pid',
+      '--unshare-user',
+      '--uid',
+      '1000',
+      '--gid',
+      '1000',
+      '--die-with-parent',
+      'true',
+    ],
+    { stdio: 'ignore', timeout: 5000 },
+  );
+  return r.status === 0;
+}
+
+export function chooseSandbox(setting: 'bwrap' | 'none' | 'auto'): SandboxKind {
+  if (setting === 'none') return 'none';
+  if (bwrapWorks()) return 'bwrap';
+  if (setting === 'bwrap')
+    throw new Error(
+      'ROUNDHOUSE_SANDBOX=bwrap but bubblewrap is not installed or cannot create namespaces here (install the bubblewrap package, or set ROUNDHOUSE_SANDBOX=none)',
+    );
+  return 'none';
+}
+
+/**
+ * One job's sandbox: a per-job directory on the host that holds the job's home, /tmp and any other
+ * directories it writes. With bubblewrap every process of the job runs in fresh user, mount, pid,
+ * ipc and uts namespaces where the system is read-only and only these directories are writable;
+ * the directory is deleted when the job ends. Without bubblewrap, processes run unconfined with
+ * HOME and TMPDIR inside the job directory.
+ */
+export class Sandbox {
+  /** Extra writable directories (sandbox path → host path). */
+  readonly #binds = new Map<string, string>();
+
+  constructor(
+    readonly kind: SandboxKind,
+    readonly dir: string,
+  ) {}
+
+  get home() {
+    return this.kind === 'bwrap' ? SANDBOX_HOME : join(this.dir, 'home');
+  }
+  get tmp() {
+    return this.kind === 'bwrap' ? '/tmp' : join(this.dir, 'tmp');
+  }
+
+  /** Expands `~` and makes a job path concrete: what the job's processes see. */
+  resolve(path: string, base?: string): string {
+    let p = path === '~' ? this.home : path.startsWith('~/') ? join(this.home, path.slice(2)) : path;
+    if (!p.startsWith('/')) p = join(base ?? this.home, p);
+    if (this.kind === 'none' && !p.startsWith(this.dir)) p = join(this.dir, 'fs', p);
+    return p;
+  }
+
+  /** The host path behind a sandbox path, registering a writable bind when it lies outside home and /tmp. */
+  hostPath(p: string): string {
+    if (this.kind === 'none') return p;
+    const under = (root: string) => p === root || p.startsWith(`${root}/`);
+    if (under(SANDBOX_HOME)) return join(this.dir, 'home', p.slice(SANDBOX_HOME.length));
+    if (under('/tmp')) return join(this.dir, 'tmp', p.slice(4));
+    for (const [inside, host] of this.#binds) if (under(inside)) return join(host, p.slice(inside.length));
+    if (['/usr', '/etc', '/proc', '/dev'].some(under)) throw new Error(`${p} is read-only in the sandbox`);
+    const host = join(this.dir, 'fs', p);
+    this.#binds.set(p, host);
+    return host;
+  }
+
+  /** Starts a process of the job. `cwd` is a sandbox path whose host directory exists. */
+  spawn(argv: string[], cwd: string, env: Record<string, string>): ChildProcess {
+    if (this.kind === 'none') {
+      return spawn(argv[0], argv.slice(1), { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    }
+    const args = [
+      '--die-with-parent',
+      '--unshare-user',
+      '--uid',
+      '1000',
+      '--gid',
+      '1000',
+      '--unshare-pid',
+      '--unshare-ipc',
+      '--unshare-uts',
+      '--unshare-cgroup-try',
+      '--hostname',
+      'roundhouse',
+    ];
+    for (const d of ['/usr', '/etc', '/opt', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32']) {
+      if (!existsSync(d)) continue;
+      const st = lstatSync(d);
+      if (st.isSymbolicLink()) args.push('--symlink', readlinkSync(d), d);
+      else args.push('--ro-bind', d, d);
+    }
+    args.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/run', '--tmpfs', '/var');
+    args.push('--bind', join(this.dir, 'home'), SANDBOX_HOME, '--bind', join(this.dir, 'tmp'), '/tmp');
+    for (const [inside, host] of this.#binds) args.push('--bind', host, inside);
+    args.push('--chdir', cwd, '--', ...argv);
+    return spawn('bwrap', args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  }
+}
+
+/** Kills a process started by Sandbox.spawn and everything it started. */
+export function killTree(child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL') {
+  if (child.pid === undefined || child.exitCode !== null) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    child.kill(signal);
+  }
+}

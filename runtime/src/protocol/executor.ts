@@ -1,0 +1,46 @@
+/**
+ * The executor protocol: the only way an executor (local pool or Nomad client) talks to the
+ * platform. Plain HTTP + JSON under /api/internal/executor.
+ *
+ *   POST /claim                       Authorization: Bearer <executor token>
+ *        {executor_id, wait_seconds} → 200 ClaimedJob | 204 (nothing to do within wait_seconds)
+ *   POST /jobs/{id}/events            Authorization: Bearer <job token>
+ *        {events: JobEvent[]}        → 200 {cancel: boolean}
+ *   POST /jobs/{id}/finish            Authorization: Bearer <job token>
+ *        {status}                    → 200 {cancel: boolean}
+ *
+ * A job the platform no longer considers running (canceled, requeued) answers 409 {cancel: true}:
+ * the executor stops its processes and drops the job. Events are idempotent (steps by index,
+ * output by (step, seq)), so a retried request does no harm.
+ */
+import type { JobPlan } from '../config/types.js';
+
+export const EXECUTOR_API = '/api/internal/executor';
+
+export interface ClaimedJob {
+  readonly id: string;
+  /** Bearer token for this job's events; valid while the job runs. */
+  readonly token: string;
+  readonly number: number;
+  readonly name: string;
+  readonly attempt: number;
+  readonly web_url: string;
+  readonly project: { slug: string; org: string; repo: string; repo_url: string };
+  readonly pipeline: { id: string; number: number; branch?: string; tag?: string; revision: string; actor: string };
+  readonly workflow: { id: string; name: string };
+  readonly plan: JobPlan;
+  /** Variables from project settings and contexts (lower precedence than the job's). */
+  readonly environment: Record<string, string>;
+  /** Heartbeat interval the executor must keep while the job runs. */
+  readonly heartbeat_seconds: number;
+}
+
+export type StepStatus = 'running' | 'success' | 'failed' | 'canceled' | 'timedout';
+
+export type JobEvent =
+  | { kind: 'step.start'; idx: number; name: string; type: string; bash_command?: string; ts: string }
+  | { kind: 'output'; idx: number; seq: number; stream: 'out' | 'err'; data: string; ts: string }
+  | { kind: 'step.end'; idx: number; status: StepStatus; exit_code: number | null; ts: string }
+  | { kind: 'heartbeat'; ts: string };
+
+export type JobOutcome = 'success' | 'failed' | 'infrastructure_fail' | 'timedout';

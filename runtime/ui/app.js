@@ -1,0 +1,299 @@
+// Roundhouse web UI: a dependency-free single page app over API v2, v1.1 and /api/ui live streams.
+const $ = (sel) => document.querySelector(sel);
+const esc = (s) =>
+  String(s ?? '').replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c],
+  );
+const badge = (s) =>
+  `<span class="status ${esc(s)}" data-status="${esc(s)}">${esc(String(s).replace(/_/g, ' '))}</span>`;
+const when = (t) => (t ? new Date(t).toLocaleString() : '');
+
+const params = new URLSearchParams(location.search);
+if (params.get('token')) {
+  localStorage.setItem('roundhouse-token', params.get('token'));
+  history.replaceState(null, '', location.pathname);
+}
+const token = () => localStorage.getItem('roundhouse-token');
+
+async function api(method, path, body) {
+  const res = await fetch(path, {
+    method,
+    headers: { 'circle-token': token() ?? '', ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const json = await res.json().catch(() => ({}));
+  if (res.status === 401) {
+    showLogin();
+    throw new Error('unauthorized');
+  }
+  if (!res.ok) throw new Error(json.message ?? `HTTP ${res.status}`);
+  return json;
+}
+
+function showLogin(message = '') {
+  $('#main').innerHTML =
+    `<div class="card"><h2>Log in</h2><p>Paste an API token (the server prints the admin token at start).</p>
+    <form id="login"><input id="tok" type="password" size="50" placeholder="API token" autocomplete="off"> <button class="primary">Log in</button></form>
+    <p class="errors">${esc(message)}</p></div>`;
+  $('#login').onsubmit = (e) => {
+    e.preventDefault();
+    localStorage.setItem('roundhouse-token', $('#tok').value.trim());
+    route();
+  };
+}
+
+function go(path) {
+  history.pushState(null, '', path);
+  route();
+}
+document.addEventListener('click', (e) => {
+  const a = e.target.closest('a[data-nav]');
+  if (a && !e.metaKey && !e.ctrlKey) {
+    e.preventDefault();
+    go(a.getAttribute('href'));
+  }
+});
+window.addEventListener('popstate', () => route());
+
+let cleanup = () => {};
+let refresh = () => {};
+let events;
+function listen() {
+  if (events || !token()) return;
+  events = new EventSource(`/api/ui/events?circle-token=${encodeURIComponent(token())}`);
+  let t;
+  events.addEventListener('changed', () => {
+    clearTimeout(t);
+    t = setTimeout(() => refresh(), 150);
+  });
+}
+
+function crumbs(parts) {
+  $('#crumbs').innerHTML = parts.map(([label, href]) => `<a data-nav href="${esc(href)}">${esc(label)}</a>`).join('› ');
+}
+
+async function route() {
+  cleanup();
+  cleanup = () => {};
+  refresh = () => {};
+  if (!token()) return showLogin();
+  try {
+    const info = await api('GET', '/api/ui/info');
+    $('#who').textContent = info.user.login + (info.user.admin ? ' (admin)' : '');
+    $('#notices').innerHTML = info.notices.map((n) => `<div>${esc(n)}</div>`).join('');
+  } catch (e) {
+    if (e.message !== 'unauthorized') showLogin(e.message);
+    return;
+  }
+  listen();
+  const p = location.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  const page =
+    p[0] === 'projects' && p.length >= 4
+      ? () => projectPage(p.slice(1, 4).join('/'))
+      : p[0] === 'pipelines' && p.length >= 9 && p[6] === 'jobs'
+        ? () => jobPage(p.slice(1, 4).join('/'), Number(p[4]), p[7])
+        : p[0] === 'pipelines' && p.length >= 5
+          ? () => pipelinePage(p.slice(1, 4).join('/'), Number(p[4]), p[6])
+          : () => projectsPage();
+  refresh = () => page().catch(showError);
+  await refresh();
+}
+function showError(e) {
+  if (e.message !== 'unauthorized') $('#main').innerHTML = `<div class="card errors">${esc(e.message)}</div>`;
+}
+
+async function projectsPage() {
+  crumbs([['Projects', '/']]);
+  const { items } = await api('GET', '/api/ui/projects');
+  $('#main').innerHTML =
+    `<h2>Projects</h2>` +
+    (items.length
+      ? `<table><tr><th>Project</th><th>Repository</th><th>Default branch</th></tr>${items.map((p) => `<tr><td><a data-nav href="/projects/${esc(p.slug)}">${esc(p.slug)}</a></td><td class="muted">${esc(p.repo_url)}</td><td>${esc(p.default_branch)}</td></tr>`).join('')}</table>`
+      : `<p>No projects yet. Add one with <code>roundhouse project add gh/org/repo --repo &lt;git url or path&gt;</code>.</p>`);
+}
+
+async function projectPage(slug) {
+  crumbs([
+    ['Projects', '/'],
+    [slug, `/projects/${slug}`],
+  ]);
+  const { items } = await api('GET', `/api/v2/project/${slug}/pipeline`);
+  const rows = [];
+  for (const p of items) {
+    const wfs = p.state === 'errored' ? [] : (await api('GET', `/api/v2/pipeline/${p.id}/workflow`)).items;
+    rows.push(`<tr data-pipeline="${p.number}"><td><a data-nav href="/pipelines/${esc(slug)}/${p.number}">#${p.number}</a></td>
+      <td>${p.state === 'errored' ? badge('errored') : wfs.map((w) => `${badge(w.status)} ${esc(w.name)}`).join('<br>')}</td>
+      <td>${esc(p.vcs?.branch ?? p.vcs?.tag ?? '')}</td><td class="muted">${esc((p.vcs?.revision ?? '').slice(0, 7))} ${esc(p.vcs?.commit?.subject ?? '')}</td><td class="muted">${when(p.created_at)}</td></tr>`);
+  }
+  $('#main').innerHTML =
+    `<div class="card"><form id="trigger"><input id="branch" placeholder="branch (default branch if empty)"> <button class="primary" id="trigger-btn">Trigger pipeline</button></form><p class="errors" id="trigger-error"></p></div>
+    <h2>Pipelines</h2><table><tr><th>#</th><th>Workflows</th><th>Branch / tag</th><th>Commit</th><th>Created</th></tr>${rows.join('')}</table>`;
+  $('#trigger').onsubmit = async (e) => {
+    e.preventDefault();
+    const branch = $('#branch').value.trim();
+    try {
+      const p = await api('POST', `/api/v2/project/${slug}/pipeline`, branch ? { branch } : {});
+      go(`/pipelines/${slug}/${p.number}`);
+    } catch (err) {
+      $('#trigger-error').textContent = err.message;
+    }
+  };
+}
+
+function layers(jobs) {
+  const depth = new Map();
+  const byId = new Map(jobs.map((j) => [j.id, j]));
+  const d = (j, seen = new Set()) => {
+    if (depth.has(j.id)) return depth.get(j.id);
+    if (seen.has(j.id)) return 0;
+    seen.add(j.id);
+    const v = j.dependencies.length
+      ? 1 + Math.max(...j.dependencies.map((x) => (byId.has(x) ? d(byId.get(x), seen) : 0)))
+      : 0;
+    depth.set(j.id, v);
+    return v;
+  };
+  const cols = [];
+  for (const j of jobs) (cols[d(j)] ??= []).push(j);
+  return cols;
+}
+
+async function pipelinePage(slug, number, focus) {
+  const p = await api('GET', `/api/v2/project/${slug}/pipeline/${number}`);
+  crumbs([
+    ['Projects', '/'],
+    [slug, `/projects/${slug}`],
+    [`Pipeline #${number}`, `/pipelines/${slug}/${number}`],
+  ]);
+  let html = `<h2>Pipeline #${number} ${badge(p.state)}</h2><p class="muted">${esc(p.vcs?.branch ?? p.vcs?.tag ?? '')} · ${esc((p.vcs?.revision ?? '').slice(0, 7))} ${esc(p.vcs?.commit?.subject ?? '')} · triggered by ${esc(p.trigger.actor.login)} ${when(p.created_at)}</p>`;
+  if (p.errors.length)
+    html += `<div class="card"><h3>Configuration errors</h3><div class="errors" id="pipeline-errors">${p.errors.map((e) => esc(e.message)).join('\n')}</div></div>`;
+  const { items: wfs } = await api('GET', `/api/v2/pipeline/${p.id}/workflow`);
+  for (const w of wfs) {
+    if (focus && w.id !== focus) continue;
+    const { items: jobs } = await api('GET', `/api/v2/workflow/${w.id}/job`);
+    const active = ['running', 'failing', 'on_hold'].includes(w.status);
+    html += `<div class="card workflow" data-workflow="${esc(w.id)}"><h3>${esc(w.name)} ${badge(w.status)}</h3>
+      <p>${active ? `<button data-act="cancel" data-id="${w.id}">Cancel workflow</button>` : `<button data-act="rerun" data-id="${w.id}">Rerun workflow</button> <button data-act="rerun-failed" data-id="${w.id}">Rerun from failed</button>`}</p>
+      <div class="graph">${layers(jobs)
+        .map(
+          (col) =>
+            `<div class="column">${col
+              .map((j) => {
+                const inner = `<strong>${esc(j.name)}</strong><br>${badge(j.status)} ${j.job_number ? `<span class="muted">#${j.job_number}</span>` : ''}`;
+                return j.job_number
+                  ? `<a data-nav class="job ${esc(j.status)}" href="/pipelines/${esc(slug)}/${number}/workflows/${w.id}/jobs/${j.job_number}">${inner}</a>`
+                  : `<div class="job ${esc(j.status)}">${inner}</div>`;
+              })
+              .join('')}</div>`,
+        )
+        .join('')}</div></div>`;
+  }
+  if (!wfs.length && !p.errors.length)
+    html += `<p class="muted">No workflows ran for this pipeline (filters excluded every job).</p>`;
+  $('#main').innerHTML = html;
+  for (const b of document.querySelectorAll('button[data-act]')) {
+    b.onclick = async () => {
+      b.disabled = true;
+      try {
+        if (b.dataset.act === 'cancel') await api('POST', `/api/v2/workflow/${b.dataset.id}/cancel`);
+        else
+          await api(
+            'POST',
+            `/api/v2/workflow/${b.dataset.id}/rerun`,
+            b.dataset.act === 'rerun-failed' ? { from_failed: true } : {},
+          );
+        await refresh();
+      } catch (e) {
+        alert(e.message);
+        b.disabled = false;
+      }
+    };
+  }
+}
+
+async function jobPage(slug, number, jobNumber) {
+  const job = await api('GET', `/api/ui/project/${slug}/job/${jobNumber}`);
+  crumbs([
+    ['Projects', '/'],
+    [slug, `/projects/${slug}`],
+    [`Pipeline #${number}`, `/pipelines/${slug}/${number}`],
+    [job.name, location.pathname],
+  ]);
+  $('#main').innerHTML =
+    `<h2>${esc(job.name)} <span class="muted">#${job.number}</span> <span id="job-status">${badge(job.status)}</span></h2>
+    <p><button id="cancel-job">Cancel job</button> <a data-nav href="/pipelines/${esc(slug)}/${number}/workflows/${job.workflow_id}">Workflow</a></p>
+    <div id="messages"></div><div id="steps"></div>`;
+  $('#cancel-job').onclick = async () => {
+    try {
+      await api('POST', `/api/v2/project/${slug}/job/${jobNumber}/cancel`);
+    } catch (e) {
+      alert(e.message);
+    }
+  };
+  const steps = new Map();
+  const seen = new Set();
+  const stepEl = (idx, name) => {
+    let s = steps.get(idx);
+    if (!s) {
+      const el = document.createElement('details');
+      el.className = 'step';
+      el.open = true;
+      el.dataset.step = idx;
+      el.innerHTML = `<summary><span class="st"></span><span class="name"></span></summary><pre class="output"></pre>`;
+      const after = [...steps.keys()].filter((k) => k > idx).sort((a, b) => a - b)[0];
+      $('#steps').insertBefore(el, after === undefined ? null : steps.get(after).el);
+      s = { el, pre: el.querySelector('pre') };
+      steps.set(idx, s);
+    }
+    if (name) s.el.querySelector('.name').textContent = name;
+    return s;
+  };
+  const setStatus = (idx, status) => {
+    stepEl(idx).el.querySelector('.st').innerHTML = badge(status);
+  };
+  const addOutput = (o) => {
+    const key = `${o.stepIdx}:${o.seq}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    const span = document.createElement('span');
+    if (o.stream === 'err') span.className = 'err';
+    span.textContent = o.data;
+    stepEl(o.stepIdx).pre.appendChild(span);
+  };
+  const showStatus = (st, messages) => {
+    $('#job-status').innerHTML = badge(st);
+    $('#cancel-job').disabled = !['queued', 'running', 'blocked'].includes(st);
+    $('#messages').innerHTML = (messages ?? []).map((m) => `<p class="muted">${esc(m.message)}</p>`).join('');
+  };
+  const es = new EventSource(`/api/ui/jobs/${job.id}/stream?circle-token=${encodeURIComponent(token())}`);
+  es.addEventListener('snapshot', (e) => {
+    const d = JSON.parse(e.data);
+    for (const s of d.steps) {
+      stepEl(s.idx, s.name);
+      setStatus(s.idx, s.status);
+    }
+    for (const o of d.output) addOutput(o);
+    showStatus(d.status, d.messages);
+  });
+  es.addEventListener('step', (e) => {
+    const d = JSON.parse(e.data);
+    stepEl(d.idx, d.name || undefined);
+    setStatus(d.idx, d.status);
+  });
+  es.addEventListener('output', (e) => addOutput(JSON.parse(e.data)));
+  es.addEventListener('status', (e) => {
+    const d = JSON.parse(e.data);
+    // A requeued job starts over: drop the interrupted attempt's steps.
+    if (d.status === 'queued') {
+      steps.clear();
+      seen.clear();
+      $('#steps').innerHTML = '';
+    }
+    showStatus(d.status, d.messages);
+  });
+  cleanup = () => es.close();
+}
+
+route();
