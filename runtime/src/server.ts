@@ -71,7 +71,7 @@ export async function startServer(
   const conductor = new Conductor(store, bus, settings.dataDir);
   const dispatcher = new Dispatcher(store, bus, secret, settings.publicUrl);
   const output = new OutputService(store, bus);
-  const app = await buildApp({
+  const deps = {
     store,
     bus,
     conductor,
@@ -81,11 +81,14 @@ export async function startServer(
     publicUrl: settings.publicUrl,
     urlSecret: secret,
     notices,
-  });
+  };
+  const app = await buildApp(deps);
   await app.listen({ port: settings.port, host: settings.host });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : settings.port;
-  const url = settings.port === 0 ? `http://127.0.0.1:${port}` : settings.publicUrl;
+  const url = settings.port === 0 && !process.env.ROUNDHOUSE_URL ? `http://127.0.0.1:${port}` : settings.publicUrl;
+  deps.publicUrl = url;
+  dispatcher.publicUrl = url;
 
   // Work interrupted by a previous stop of this server's local executors goes back in the queue;
   // remote executors' jobs are requeued when their lease runs out.

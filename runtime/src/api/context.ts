@@ -13,7 +13,8 @@ export interface ApiDeps {
   readonly dispatcher: Dispatcher;
   readonly output: OutputService;
   readonly executorToken: string;
-  readonly publicUrl: string;
+  /** Base URL for links; known only after listen when the port is chosen by the OS. */
+  publicUrl: string;
   /** Secret for signed output URLs. */
   readonly urlSecret: string;
   /** Extra facts shown on the UI (e.g. the sandbox mode). */

@@ -18,7 +18,7 @@ export class Dispatcher {
     readonly store: Store,
     readonly bus: Bus,
     readonly secret: string,
-    readonly publicUrl: string,
+    public publicUrl: string,
   ) {
     bus.on('job.queued', () => {
       const waiters = [...this.#waiters];

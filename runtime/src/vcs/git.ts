@@ -67,6 +67,7 @@ export class Repository {
   async probe(): Promise<string> {
     try {
       await this.refresh();
+      await this.#git(['rev-parse', '--git-dir']);
       const head = (await this.#git(['symbolic-ref', '--quiet', '--short', 'HEAD']).catch(() => 'main\n')).trim();
       return head || 'main';
     } catch (e) {
