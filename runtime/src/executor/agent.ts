@@ -139,9 +139,12 @@ export class ExecutorAgent {
         await reporter.flush();
       }
       for (const c of running) killTree(c);
+      // The sandbox is gone before the job is reported finished.
+      rmSync(dir, { recursive: true, force: true });
       if (!reporter.canceled && !killed) await reporter.finish(outcome);
     } catch (e) {
       if (!reporter.canceled && !killed) {
+        rmSync(dir, { recursive: true, force: true });
         reporter.output(0, 'err', `Roundhouse executor error: ${(e as Error).message}\n`);
         await reporter.finish('infrastructure_fail').catch(() => undefined);
       }
