@@ -68,10 +68,8 @@ class Compiler {
         `version ${String(version)} is not supported (use 2, 2.0 or 2.1)`,
       );
     } else this.#version = String(version) === '2' ? '2.0' : String(version);
-    const known = ['version', 'jobs', 'workflows', 'executors', 'orbs', 'commands', 'parameters', 'setup'];
-    for (const k of Object.keys(root)) {
-      if (!known.includes(k)) this.err([k], 'RH_CONFIG_UNKNOWN_KEY', `unknown top-level key \`${k}\``, true);
-    }
+    // Other top-level keys are allowed and ignored, as CircleCI does: configs keep YAML anchors
+    // under keys such as `references:`, `defaults:` or `aliases:`.
     for (const k of ['orbs', 'commands', 'parameters', 'setup'] as const) {
       if (root[k] !== undefined) {
         this.err([k], 'RH_CONFIG_UNSUPPORTED', `\`${k}\` is not supported by this server yet`, true);
@@ -403,7 +401,7 @@ class Compiler {
     if (v === undefined) {
       // A config without workflows runs its `build` job, as CircleCI 2.0 does.
       if (jobDefs.build === undefined) {
-        this.err(['jobs'], 'RH_CONFIG_NO_WORKFLOWS', 'config has no `workflows` and no job named `build` to run');
+        this.err(['jobs'], 'RH_CONFIG_NO_WORKFLOWS', 'config has no `workflows` and no job named `build` to run', true);
         return [];
       }
       return [{ name: 'workflow', jobs: [{ name: 'build', job: 'build', type: 'build', requires: [], context: [] }] }];
