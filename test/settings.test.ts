@@ -1,0 +1,56 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { loadSettings } from '../runtime/src/shared/settings.js';
+
+test('defaults: data dir .roundhouse, port 3000, SQLite, demo on, generated admin token', (t) => {
+  const s = loadSettings({});
+  t.is(s.dataDir, join(process.cwd(), '.roundhouse'));
+  t.is(s.port, 3000);
+  t.is(s.databaseUrl, undefined);
+  t.true(s.demo);
+  t.true(s.adminTokenGenerated);
+  t.regex(s.adminToken, /^rh_[0-9a-f]{40}$/);
+  t.true(Object.isFrozen(s));
+});
+
+test('every setting is read and validated, secrets also from *_FILE', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'rh-settings-'));
+  writeFileSync(join(dir, 'token'), 'a-token-from-a-file-123\n');
+  writeFileSync(join(dir, 'db'), 'postgres://u@h/db\n');
+  const s = loadSettings({
+    ROUNDHOUSE_DATA_DIR: dir,
+    ROUNDHOUSE_PORT: '8080',
+    ROUNDHOUSE_ADMIN_TOKEN_FILE: join(dir, 'token'),
+    DATABASE_URL_FILE: join(dir, 'db'),
+    ROUNDHOUSE_DEMO: '0',
+    ROUNDHOUSE_SANDBOX: 'none',
+  });
+  t.like(s, {
+    dataDir: dir,
+    port: 8080,
+    adminToken: 'a-token-from-a-file-123',
+    adminTokenGenerated: false,
+    databaseUrl: 'postgres://u@h/db',
+    demo: false,
+    sandbox: 'none',
+  });
+});
+
+test('bad settings are rejected with the setting name and what is expected', (t) => {
+  t.throws(() => loadSettings({ ROUNDHOUSE_PORT: 'http' }), {
+    message: /ROUNDHOUSE_PORT: expected an integer from 0 to 65535, got "http"/,
+  });
+  t.throws(() => loadSettings({ ROUNDHOUSE_PORT: '70000' }), { message: /ROUNDHOUSE_PORT/ });
+  t.throws(() => loadSettings({ DATABASE_URL: 'mysql://x' }), {
+    message: /DATABASE_URL: expected a postgres:\/\/ URL/,
+  });
+  t.throws(() => loadSettings({ ROUNDHOUSE_SANDBOX: 'docker' }), {
+    message: /ROUNDHOUSE_SANDBOX: expected bwrap or none/,
+  });
+  t.throws(() => loadSettings({ ROUNDHOUSE_DEMO: 'yes' }), { message: /ROUNDHOUSE_DEMO/ });
+  t.throws(() => loadSettings({ ROUNDHOUSE_ADMIN_TOKEN: 'short' }), { message: /at least 16 characters/ });
+  const err = t.throws(() => loadSettings({ ROUNDHOUSE_ADMIN_TOKEN_FILE: '/nonexistent/secret' }));
+  t.regex(err!.message, /ROUNDHOUSE_ADMIN_TOKEN_FILE: cannot read \/nonexistent\/secret/);
+});
