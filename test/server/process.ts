@@ -26,7 +26,10 @@ export interface ServerProcess {
 export async function spawnServer(env: Record<string, string>, port: number): Promise<ServerProcess> {
   let out = '';
   let err = '';
-  const child = spawn(process.execPath, [BIN, 'server'], { env: { ...process.env, ROUNDHOUSE_PORT: String(port), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'server'], {
+    env: { ...process.env, ROUNDHOUSE_PORT: String(port), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (err += d));
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
@@ -34,7 +37,10 @@ export async function spawnServer(env: Record<string, string>, port: number): Pr
   const end = Date.now() + 20000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`server exited: ${err}`);
-    const ok = await fetch(`${url}/healthz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`${url}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) break;
     if (Date.now() > end) throw new Error(`server did not start: ${err}`);
     await new Promise((r) => setTimeout(r, 50));
