@@ -434,3 +434,21 @@ test('pipelines of a project page through next_page_token and filter by branch',
   const mine = (await server.api('GET', `/api/v2/project/${slug}/pipeline/mine`)).body;
   t.is(mine.items.length, 20);
 });
+
+test('trigger bodies are JSON whatever the content type; an empty body triggers the default branch; bad JSON is a 400', async (t) => {
+  const { slug } = await project(DAG);
+  const post = (body: string | undefined, type?: string) =>
+    fetch(`${server.url}/api/v2/project/${slug}/pipeline`, {
+      method: 'POST',
+      headers: { 'circle-token': 'test-admin-token-0123456789', ...(type ? { 'content-type': type } : {}) },
+      body,
+    });
+  const form = await post('{"branch":"main"}', 'application/x-www-form-urlencoded');
+  t.is(form.status, 201);
+  const empty = await post(undefined);
+  t.is(empty.status, 201);
+  t.is((await empty.json()).state, 'created');
+  const bad = await post('{branch', 'application/json');
+  t.is(bad.status, 400);
+  t.deepEqual(await bad.json(), { message: 'Body is not valid JSON.' });
+});

@@ -46,7 +46,9 @@ export async function buildApp(
     reply.code(404).send({ message: `Not found: ${req.method} ${redact(req.url).split('?')[0]}` }),
   );
   // An empty body with a JSON content type is an empty request, as CircleCI treats it.
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+  // Bodies are JSON whatever the content type says (`curl -d` sends form encoding by default).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 32 * 1024 * 1024 }, (_req, body, done) => {
     const text = String(body);
     if (!text.trim()) return done(null, null);
     try {
