@@ -94,19 +94,7 @@ export class Conductor {
       await s.insert('pipelines', { ...row });
       for (const wf of plan?.workflows ?? []) {
         const workflowId = randomUUID();
-        await s.insert('workflows', {
-          id: workflowId,
-          pipeline_id: row.id,
-          project_id: project.id,
-          name: wf.name,
-          status: 'running',
-          started_by: req.actor,
-          canceled_by: null,
-          errored_by: null,
-          rerun_of: null,
-          created_at: ts,
-          stopped_at: null,
-        });
+        await s.insert('workflows', newWorkflowRow(workflowId, row.id, project.id, wf.name, req.actor, null, ts));
         const ids = new Map(wf.jobs.map((j) => [j.name, randomUUID()]));
         for (const j of wf.jobs) {
           const spec: StoredJobSpec = { plan: plan!.jobs[j.job], definition: j.job, contexts: j.context };
@@ -275,19 +263,7 @@ export class Conductor {
     const newId = randomUUID();
     await this.store.tx(async (s) => {
       const ts = now();
-      await s.insert('workflows', {
-        id: newId,
-        pipeline_id: wf.pipeline_id,
-        project_id: wf.project_id,
-        name: wf.name,
-        status: 'running',
-        started_by: actor,
-        canceled_by: null,
-        errored_by: null,
-        rerun_of: wf.id,
-        created_at: ts,
-        stopped_at: null,
-      });
+      await s.insert('workflows', newWorkflowRow(newId, wf.pipeline_id, wf.project_id, wf.name, actor, wf.id, ts));
       const ids = new Map(old.map((j) => [j.id, randomUUID()]));
       for (const j of old) {
         const carried = !rerun.has(j.id);
@@ -364,6 +340,30 @@ export class Conductor {
     for (const j of await this.store.jobsWithStatus(['queued'])) this.bus.emit('job.queued', { jobId: j.id });
     return n;
   }
+}
+
+function newWorkflowRow(
+  id: string,
+  pipelineId: string,
+  projectId: string,
+  name: string,
+  actor: string,
+  rerunOf: string | null,
+  ts: string,
+) {
+  return {
+    id,
+    pipeline_id: pipelineId,
+    project_id: projectId,
+    name,
+    status: 'running',
+    started_by: actor,
+    canceled_by: null,
+    errored_by: null,
+    rerun_of: rerunOf,
+    created_at: ts,
+    stopped_at: null,
+  };
 }
 
 function newJobRow(
