@@ -73,39 +73,74 @@ function crumbs(parts) {
   $('#crumbs').innerHTML = parts.map(([label, href]) => `<a data-nav href="${esc(href)}">${esc(label)}</a>`).join('› ');
 }
 
+// Each navigation starts a new generation; a page whose generation is over must not touch the screen
+// (its fetches may finish after the user has moved on).
+let generation = 0;
+const current = (gen) => gen === generation;
+
+/** Runs `fn` one at a time: a call while one runs makes it run once more afterwards, so the last render is the newest. */
+function serialized(fn) {
+  let running;
+  let again = false;
+  const run = () => {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      do {
+        again = false;
+        await fn();
+      } while (again);
+    })().finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
+  return run;
+}
+
 async function route() {
+  const gen = ++generation;
   cleanup();
   cleanup = () => {};
   refresh = () => {};
   if (!token()) return showLogin();
   try {
     const info = await api('GET', '/api/ui/info');
+    if (!current(gen)) return;
     $('#who').textContent = info.user.login + (info.user.admin ? ' (admin)' : '');
     $('#notices').innerHTML = info.notices.map((n) => `<div>${esc(n)}</div>`).join('');
   } catch (e) {
-    if (e.message !== 'unauthorized') showLogin(e.message);
+    if (current(gen) && e.message !== 'unauthorized') showLogin(e.message);
     return;
   }
   listen();
+  // /projects/:vcs/:org/:repo, /pipelines/:vcs/:org/:repo/:n[/workflows/:wid[/jobs/:jobnum]]
   const p = location.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  if (p[0] === 'pipelines' && p.length >= 9 && p[5] === 'workflows' && p[7] === 'jobs') {
+    // The job page follows its own live stream; "changed" events must not rebuild it.
+    await jobPage(p.slice(1, 4).join('/'), Number(p[4]), p[8], gen).catch((e) => current(gen) && showError(e));
+    return;
+  }
   const page =
     p[0] === 'projects' && p.length >= 4
-      ? () => projectPage(p.slice(1, 4).join('/'))
-      : p[0] === 'pipelines' && p.length >= 9 && p[6] === 'jobs'
-        ? () => jobPage(p.slice(1, 4).join('/'), Number(p[4]), p[7])
-        : p[0] === 'pipelines' && p.length >= 5
-          ? () => pipelinePage(p.slice(1, 4).join('/'), Number(p[4]), p[6])
-          : () => projectsPage();
-  refresh = () => page().catch(showError);
-  await refresh();
+      ? () => projectPage(p.slice(1, 4).join('/'), gen)
+      : p[0] === 'pipelines' && p.length >= 5
+        ? () => pipelinePage(p.slice(1, 4).join('/'), Number(p[4]), p[5] === 'workflows' ? p[6] : undefined, gen)
+        : () => projectsPage(gen);
+  const run = serialized(() => page().catch((e) => current(gen) && showError(e)));
+  refresh = run;
+  await run();
 }
 function showError(e) {
   if (e.message !== 'unauthorized') $('#main').innerHTML = `<div class="card errors">${esc(e.message)}</div>`;
 }
 
-async function projectsPage() {
-  crumbs([['Projects', '/']]);
+async function projectsPage(gen) {
   const { items } = await api('GET', '/api/ui/projects');
+  if (!current(gen)) return;
+  crumbs([['Projects', '/']]);
   $('#main').innerHTML =
     `<h2>Projects</h2>` +
     (items.length
@@ -113,11 +148,7 @@ async function projectsPage() {
       : `<p>No projects yet. Add one with <code>roundhouse project add gh/org/repo --repo &lt;git url or path&gt;</code>.</p>`);
 }
 
-async function projectPage(slug) {
-  crumbs([
-    ['Projects', '/'],
-    [slug, `/projects/${slug}`],
-  ]);
+async function projectPage(slug, gen) {
   const { items } = await api('GET', `/api/v2/project/${slug}/pipeline`);
   const rows = [];
   for (const p of items) {
@@ -126,9 +157,21 @@ async function projectPage(slug) {
       <td>${p.state === 'errored' ? badge('errored') : wfs.map((w) => `${badge(w.status)} ${esc(w.name)}`).join('<br>')}</td>
       <td>${esc(p.vcs?.branch ?? p.vcs?.tag ?? '')}</td><td class="muted">${esc((p.vcs?.revision ?? '').slice(0, 7))} ${esc(p.vcs?.commit?.subject ?? '')}</td><td class="muted">${when(p.created_at)}</td></tr>`);
   }
+  if (!current(gen)) return;
+  const table = `<tr><th>#</th><th>Workflows</th><th>Branch / tag</th><th>Commit</th><th>Created</th></tr>${rows.join('')}`;
+  // Live refreshes replace only the list: the trigger form keeps what the user is typing.
+  const list = $('#pipeline-list');
+  if (list?.dataset.slug === slug) {
+    list.innerHTML = table;
+    return;
+  }
+  crumbs([
+    ['Projects', '/'],
+    [slug, `/projects/${slug}`],
+  ]);
   $('#main').innerHTML =
     `<div class="card"><form id="trigger"><input id="branch" placeholder="branch (default branch if empty)"> <button class="primary" id="trigger-btn">Trigger pipeline</button></form><p class="errors" id="trigger-error"></p></div>
-    <h2>Pipelines</h2><table><tr><th>#</th><th>Workflows</th><th>Branch / tag</th><th>Commit</th><th>Created</th></tr>${rows.join('')}</table>`;
+    <h2>Pipelines</h2><table id="pipeline-list" data-slug="${esc(slug)}">${table}</table>`;
   $('#trigger').onsubmit = async (e) => {
     e.preventDefault();
     const branch = $('#branch').value.trim();
@@ -159,13 +202,8 @@ function layers(jobs) {
   return cols;
 }
 
-async function pipelinePage(slug, number, focus) {
+async function pipelinePage(slug, number, focus, gen) {
   const p = await api('GET', `/api/v2/project/${slug}/pipeline/${number}`);
-  crumbs([
-    ['Projects', '/'],
-    [slug, `/projects/${slug}`],
-    [`Pipeline #${number}`, `/pipelines/${slug}/${number}`],
-  ]);
   let html = `<h2>Pipeline #${number} ${badge(p.state)}</h2><p class="muted">${esc(p.vcs?.branch ?? p.vcs?.tag ?? '')} · ${esc((p.vcs?.revision ?? '').slice(0, 7))} ${esc(p.vcs?.commit?.subject ?? '')} · triggered by ${esc(p.trigger.actor.login)} ${when(p.created_at)}</p>`;
   if (p.errors.length)
     html += `<div class="card"><h3>Configuration errors</h3><div class="errors" id="pipeline-errors">${p.errors.map((e) => esc(e.message)).join('\n')}</div></div>`;
@@ -175,7 +213,7 @@ async function pipelinePage(slug, number, focus) {
     const { items: jobs } = await api('GET', `/api/v2/workflow/${w.id}/job`);
     const active = ['running', 'failing', 'on_hold'].includes(w.status);
     html += `<div class="card workflow" data-workflow="${esc(w.id)}"><h3>${esc(w.name)} ${badge(w.status)}</h3>
-      <p>${active ? `<button data-act="cancel" data-id="${w.id}">Cancel workflow</button>` : `<button data-act="rerun" data-id="${w.id}">Rerun workflow</button> <button data-act="rerun-failed" data-id="${w.id}">Rerun from failed</button>`}</p>
+      <p>${active ? `<button data-act="cancel" data-id="${w.id}">Cancel workflow</button>` : `<button data-act="rerun" data-id="${w.id}">Rerun workflow</button>${w.status === 'success' ? '' : ` <button data-act="rerun-failed" data-id="${w.id}">Rerun from failed</button>`}`}</p>
       <div class="graph">${layers(jobs)
         .map(
           (col) =>
@@ -192,6 +230,12 @@ async function pipelinePage(slug, number, focus) {
   }
   if (!wfs.length && !p.errors.length)
     html += `<p class="muted">No workflows ran for this pipeline (filters excluded every job).</p>`;
+  if (!current(gen)) return;
+  crumbs([
+    ['Projects', '/'],
+    [slug, `/projects/${slug}`],
+    [`Pipeline #${number}`, `/pipelines/${slug}/${number}`],
+  ]);
   $('#main').innerHTML = html;
   for (const b of document.querySelectorAll('button[data-act]')) {
     b.onclick = async () => {
@@ -213,8 +257,9 @@ async function pipelinePage(slug, number, focus) {
   }
 }
 
-async function jobPage(slug, number, jobNumber) {
+async function jobPage(slug, number, jobNumber, gen) {
   const job = await api('GET', `/api/ui/project/${slug}/job/${jobNumber}`);
+  if (!current(gen)) return;
   crumbs([
     ['Projects', '/'],
     [slug, `/projects/${slug}`],
@@ -268,6 +313,7 @@ async function jobPage(slug, number, jobNumber) {
     $('#messages').innerHTML = (messages ?? []).map((m) => `<p class="muted">${esc(m.message)}</p>`).join('');
   };
   const es = new EventSource(`/api/ui/jobs/${job.id}/stream?circle-token=${encodeURIComponent(token())}`);
+  cleanup = () => es.close();
   es.addEventListener('snapshot', (e) => {
     const d = JSON.parse(e.data);
     for (const s of d.steps) {
@@ -293,7 +339,6 @@ async function jobPage(slug, number, jobNumber) {
     }
     showStatus(d.status, d.messages);
   });
-  cleanup = () => es.close();
 }
 
 route();
