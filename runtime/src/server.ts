@@ -53,100 +53,112 @@ export async function startServer(
   const secret = persistentSecret(settings.dataDir, 'server-secret', process.env.ROUNDHOUSE_SECRET).value;
   const store = await Store.open(settings.databaseUrl, settings.dataDir);
 
-  let user = await store.userByLogin('admin');
-  if (!user) {
-    user = { id: randomUUID(), login: 'admin', name: 'Administrator', is_admin: 1, created_at: now() };
-    await store.insert('users', { ...user });
-  }
-  await store.putToken(user.id, hashToken(admin.value), 'bootstrap');
-
-  const sandbox = chooseSandbox(settings.sandbox);
-  const notices: string[] = [];
-  if (sandbox === 'none') {
-    notices.push(
-      "Jobs are NOT sandboxed: bubblewrap is not available (or ROUNDHOUSE_SANDBOX=none), so jobs run as plain processes with this server's rights.",
-    );
-  }
-  const bus = new Bus();
-  const conductor = new Conductor(store, bus, settings.dataDir);
-  const dispatcher = new Dispatcher(store, bus, secret, settings.publicUrl);
-  const output = new OutputService(store, bus);
-  const deps = {
-    store,
-    bus,
-    conductor,
-    dispatcher,
-    output,
-    executorToken: settings.executorToken,
-    publicUrl: settings.publicUrl,
-    urlSecret: secret,
-    notices,
-  };
-  const app = await buildApp(deps);
-  await app.listen({ port: settings.port, host: settings.host });
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : settings.port;
-  const url = settings.port === 0 && !process.env.ROUNDHOUSE_URL ? `http://127.0.0.1:${port}` : settings.publicUrl;
-  deps.publicUrl = url;
-  dispatcher.publicUrl = url;
-
-  // Work interrupted by a previous stop of this server's local executors goes back in the queue;
-  // remote executors' jobs are requeued when their lease runs out.
-  const bootId = randomBytes(4).toString('hex');
-  const mine = (claimer: string | null) => claimer?.startsWith(`local:${bootId}:`) ?? false;
-  const requeued = await conductor.recover(
-    (j) =>
-      (j.claimed_by?.startsWith('local:') && !mine(j.claimed_by)) ||
-      (!!j.lease_until && Date.parse(j.lease_until) < Date.now()),
-  );
-  if (requeued) log(`requeued ${requeued} job(s) interrupted by the previous stop`);
-  const reaper = setInterval(() => {
-    conductor
-      .recover((j) => !!j.lease_until && Date.parse(j.lease_until) < Date.now())
-      .catch((e) => log(`lease check failed: ${(e as Error).message}`));
-  }, 15000);
-  reaper.unref();
-
+  // Whatever fails during start-up releases what was already started (port, executors, store).
+  let app: FastifyInstance | undefined;
+  let reaper: NodeJS.Timeout | undefined;
   const agents: ExecutorAgent[] = [];
-  for (let i = 0; i < settings.executorSlots; i++) {
-    const agent = new ExecutorAgent({
-      server: `http://127.0.0.1:${port}`,
-      token: settings.executorToken,
-      id: `local:${bootId}:${i}`,
-      sandbox,
-      workDir: join(settings.dataDir, 'jobs'),
-      log,
-    });
-    agent.start();
-    agents.push(agent);
+  try {
+    let user = await store.userByLogin('admin');
+    if (!user) {
+      user = { id: randomUUID(), login: 'admin', name: 'Administrator', is_admin: 1, created_at: now() };
+      await store.insert('users', { ...user });
+    }
+    await store.putToken(user.id, hashToken(admin.value), 'bootstrap');
+
+    const sandbox = chooseSandbox(settings.sandbox);
+    const notices: string[] = [];
+    if (sandbox === 'none') {
+      notices.push(
+        "Jobs are NOT sandboxed: bubblewrap is not available (or ROUNDHOUSE_SANDBOX=none), so jobs run as plain processes with this server's rights.",
+      );
+    }
+    const bus = new Bus();
+    const conductor = new Conductor(store, bus, settings.dataDir);
+    const dispatcher = new Dispatcher(store, bus, secret, settings.publicUrl);
+    const output = new OutputService(store, bus);
+    const deps = {
+      store,
+      bus,
+      conductor,
+      dispatcher,
+      output,
+      executorToken: settings.executorToken,
+      publicUrl: settings.publicUrl,
+      urlSecret: secret,
+      notices,
+    };
+    app = await buildApp(deps);
+    await app.listen({ port: settings.port, host: settings.host });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : settings.port;
+    const url = settings.port === 0 && !process.env.ROUNDHOUSE_URL ? `http://127.0.0.1:${port}` : settings.publicUrl;
+    deps.publicUrl = url;
+    dispatcher.publicUrl = url;
+
+    // Work interrupted by a previous stop of this server's local executors goes back in the queue;
+    // remote executors' jobs are requeued when their lease runs out.
+    const bootId = randomBytes(4).toString('hex');
+    const mine = (claimer: string | null) => claimer?.startsWith(`local:${bootId}:`) ?? false;
+    const requeued = await conductor.recover(
+      (j) =>
+        (j.claimed_by?.startsWith('local:') && !mine(j.claimed_by)) ||
+        (!!j.lease_until && Date.parse(j.lease_until) < Date.now()),
+    );
+    if (requeued) log(`requeued ${requeued} job(s) interrupted by the previous stop`);
+    reaper = setInterval(() => {
+      conductor
+        .recover((j) => !!j.lease_until && Date.parse(j.lease_until) < Date.now())
+        .catch((e) => log(`lease check failed: ${(e as Error).message}`));
+    }, 15000);
+    reaper.unref();
+
+    for (let i = 0; i < settings.executorSlots; i++) {
+      const agent = new ExecutorAgent({
+        server: `http://127.0.0.1:${port}`,
+        token: settings.executorToken,
+        id: `local:${bootId}:${i}`,
+        sandbox,
+        workDir: join(settings.dataDir, 'jobs'),
+        log,
+      });
+      agent.start();
+      agents.push(agent);
+    }
+
+    let demoPipelineId: string | undefined;
+    if (settings.demo && !(await store.projectBySlug(DEMO_SLUG))) {
+      const repo = ensureDemoRepo(settings.dataDir);
+      const res = await app.inject({
+        method: 'POST',
+        url: '/api/admin/projects',
+        headers: { 'circle-token': admin.value },
+        payload: { slug: DEMO_SLUG, repo },
+      });
+      if (res.statusCode === 201) {
+        const project = (await store.projectBySlug(DEMO_SLUG))!;
+        demoPipelineId = (await conductor.triggerPipeline(project, { actor: 'admin', triggerType: 'api' })).id;
+      } else log(`demo project could not be created: ${res.body}`);
+    }
+
+    const started = app;
+    let closing: Promise<void> | undefined;
+    const close = () =>
+      (closing ??= (async () => {
+        clearInterval(reaper);
+        await Promise.all(agents.map((a) => a.stop(settings.drainSeconds * 1000)));
+        for (const j of await store.jobsWithStatus(['running'])) {
+          if (mine(j.claimed_by)) await conductor.requeueJob(j.id, 'the server stopped while it ran');
+        }
+        await started.close();
+        await store.close();
+      })());
+
+    return { app: started, store, conductor, url, adminToken: admin.value, sandbox, demoPipelineId, close };
+  } catch (e) {
+    clearInterval(reaper);
+    await Promise.all(agents.map((a) => a.stop()));
+    await app?.close();
+    await store.close();
+    throw e;
   }
-
-  let demoPipelineId: string | undefined;
-  if (settings.demo && !(await store.projectBySlug(DEMO_SLUG))) {
-    const repo = ensureDemoRepo(settings.dataDir);
-    const res = await app.inject({
-      method: 'POST',
-      url: '/api/admin/projects',
-      headers: { 'circle-token': admin.value },
-      payload: { slug: DEMO_SLUG, repo },
-    });
-    if (res.statusCode === 201) {
-      const project = (await store.projectBySlug(DEMO_SLUG))!;
-      demoPipelineId = (await conductor.triggerPipeline(project, { actor: 'admin', triggerType: 'api' })).id;
-    } else log(`demo project could not be created: ${res.body}`);
-  }
-
-  let closing: Promise<void> | undefined;
-  const close = () =>
-    (closing ??= (async () => {
-      clearInterval(reaper);
-      await Promise.all(agents.map((a) => a.stop(settings.drainSeconds * 1000)));
-      for (const j of await store.jobsWithStatus(['running'])) {
-        if (mine(j.claimed_by)) await conductor.requeueJob(j.id, 'the server stopped while it ran');
-      }
-      await app.close();
-      await store.close();
-    })());
-
-  return { app, store, conductor, url, adminToken: admin.value, sandbox, demoPipelineId, close };
 }

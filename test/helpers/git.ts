@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
@@ -14,9 +14,15 @@ const ENV = {
 export const git = (dir: string, ...args: string[]) =>
   execFileSync('git', args, { cwd: dir, env: ENV, encoding: 'utf8' }).trim();
 
-/** A real git repository with the given files committed on `main`. */
+const made: string[] = [];
+process.on('exit', () => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A real git repository with the given files committed on `main`; removed when the test process exits. */
 export function makeRepo(files: Record<string, string>, message = 'initial commit'): string {
   const dir = mkdtempSync(join(tmpdir(), 'rh-repo-'));
+  made.push(dir);
   git(dir, 'init', '--quiet', '--initial-branch=main');
   commit(dir, files, message);
   return dir;

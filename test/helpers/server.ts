@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type RunningServer, startServer } from '../../runtime/src/server.js';
@@ -74,9 +74,14 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     for (const w of wfs) out.push({ ...w, jobs: (await api('GET', `/api/v2/workflow/${w.id}/job`)).body.items });
     return out;
   };
+  const ownDir = env.ROUNDHOUSE_DATA_DIR === undefined;
   return {
     ...server,
     dataDir,
+    async close() {
+      await server.close();
+      if (ownDir) rmSync(dataDir, { recursive: true, force: true });
+    },
     api,
     waitFor,
     async addProject(slug, repo) {

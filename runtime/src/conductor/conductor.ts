@@ -69,6 +69,7 @@ export class Conductor {
         compiled = result.compiled;
       } else for (const e of result.errors) errors.push({ type: 'config', message: formatConfigError(e) });
     }
+    const queued: string[] = [];
     const pipeline = await this.store.tx(async (s) => {
       const number = await s.nextCounter(project.id, 'pipeline_counter');
       const ts = now();
@@ -114,16 +115,16 @@ export class Conductor {
             }),
           );
         }
-        await this.#advance(s, workflowId);
+        await this.#advance(s, workflowId, queued);
       }
       return row;
     });
-    this.#announce(pipeline.id);
+    this.#announce(queued, pipeline.id);
     return pipeline;
   }
 
   /** Moves blocked jobs on, assigns numbers to newly queued ones, and recomputes the workflow status. */
-  async #advance(s: Store, workflowId: string): Promise<void> {
+  async #advance(s: Store, workflowId: string, queued: string[]): Promise<void> {
     const wf = await s.workflow(workflowId);
     if (!wf) return;
     const jobs = await s.jobsOfWorkflow(workflowId);
@@ -143,7 +144,7 @@ export class Conductor {
             : { status: 'not_run', stopped_at: null };
         await s.updateJob(j.id, fields);
         byId.set(j.id, { ...j, ...fields });
-        if (next === 'queued') this.#queued.push(j.id);
+        if (next === 'queued') queued.push(j.id);
         changed = true;
       }
     }
@@ -156,10 +157,8 @@ export class Conductor {
     }
   }
 
-  #queued: string[] = [];
-  #announce(pipelineId: string, workflowId?: string, jobId?: string) {
-    const queued = this.#queued;
-    this.#queued = [];
+  /** Tells the other roles, after the transaction committed, what changed and which jobs became claimable. */
+  #announce(queued: string[], pipelineId: string, workflowId?: string, jobId?: string) {
     for (const id of queued) this.bus.emit('job.queued', { jobId: id });
     this.bus.emit('changed', { pipelineId, workflowId, jobId });
   }
@@ -170,15 +169,16 @@ export class Conductor {
     status: 'success' | 'failed' | 'infrastructure_fail' | 'timedout',
     executorId: string,
   ): Promise<boolean> {
+    const queued: string[] = [];
     const job = await this.store.tx(async (s) => {
       const j = await s.job(jobId);
       if (!j || j.claimed_by !== executorId) return undefined;
       const ok = await s.updateJob(jobId, { status, stopped_at: now(), lease_until: null }, ['running']);
       if (!ok) return undefined;
-      await this.#advance(s, j.workflow_id);
+      await this.#advance(s, j.workflow_id, queued);
       return j;
     });
-    if (job) this.#announce(job.pipeline_id, job.workflow_id, job.id);
+    if (job) this.#announce(queued, job.pipeline_id, job.workflow_id, job.id);
     return !!job;
   }
 
@@ -189,20 +189,22 @@ export class Conductor {
         `Job ${job.number ?? job.id} is ${job.status}; only queued or running jobs can be canceled.`,
       );
     }
+    const queued: string[] = [];
     await this.store.tx(async (s) => {
       await s.updateJob(
         job.id,
         { status: 'canceled', canceled_by: actor, cancel_requested: 1, stopped_at: now(), lease_until: null },
         [...JOB_ACTIVE],
       );
-      await this.#advance(s, job.workflow_id);
+      await this.#advance(s, job.workflow_id, queued);
     });
-    this.#announce(job.pipeline_id, job.workflow_id, job.id);
+    this.#announce(queued, job.pipeline_id, job.workflow_id, job.id);
   }
 
   async cancelWorkflow(workflowId: string, actor: string): Promise<void> {
     const wf = await this.store.workflow(workflowId);
     if (!wf) return;
+    const queued: string[] = [];
     await this.store.tx(async (s) => {
       await s.updateWorkflow(workflowId, { canceled_by: actor });
       for (const j of await s.jobsOfWorkflow(workflowId)) {
@@ -214,9 +216,9 @@ export class Conductor {
           );
         }
       }
-      await this.#advance(s, workflowId);
+      await this.#advance(s, workflowId, queued);
     });
-    this.#announce(wf.pipeline_id, workflowId);
+    this.#announce(queued, wf.pipeline_id, workflowId);
   }
 
   /**
@@ -261,6 +263,7 @@ export class Conductor {
       if (opts.fromFailed && rerun.size === 0) throw badRequest('Workflow has no failed jobs to rerun.');
     }
     const newId = randomUUID();
+    const queued: string[] = [];
     await this.store.tx(async (s) => {
       const ts = now();
       await s.insert('workflows', newWorkflowRow(newId, wf.pipeline_id, wf.project_id, wf.name, actor, wf.id, ts));
@@ -291,9 +294,9 @@ export class Conductor {
             : {}),
         });
       }
-      await this.#advance(s, newId);
+      await this.#advance(s, newId, queued);
     });
-    this.#announce(wf.pipeline_id, newId);
+    this.#announce(queued, wf.pipeline_id, newId);
     return newId;
   }
 
@@ -302,6 +305,7 @@ export class Conductor {
    * stopping). Output of the interrupted attempt is dropped; a message on the job says why.
    */
   async requeueJob(jobId: string, reason: string): Promise<void> {
+    const queued: string[] = [];
     const job = await this.store.tx(async (s) => {
       const j = await s.job(jobId);
       if (j?.status !== 'running') return undefined;
@@ -322,10 +326,10 @@ export class Conductor {
         },
         ['running'],
       );
-      this.#queued.push(jobId);
+      queued.push(jobId);
       return j;
     });
-    if (job) this.#announce(job.pipeline_id, job.workflow_id, job.id);
+    if (job) this.#announce(queued, job.pipeline_id, job.workflow_id, job.id);
   }
 
   /** Re-announces queued work and requeues jobs whose executor is gone; run at start and periodically. */
