@@ -71,20 +71,26 @@ export async function executorRoutes(app: FastifyInstance, deps: ApiDeps) {
     },
   );
 
-  app.post<{ Params: { id: string }; Body: { status: JobOutcome } }>(
+  app.post<{ Params: { id: string }; Body: { status: JobOutcome; events?: JobEvent[] } }>(
     '/jobs/:id/finish',
     {
       schema: {
         body: {
           type: 'object',
-          properties: { status: { enum: ['success', 'failed', 'infrastructure_fail', 'timedout'] } },
+          properties: {
+            status: { enum: ['success', 'failed', 'infrastructure_fail', 'timedout'] },
+            events: { type: 'array', maxItems: 10000 },
+          },
           required: ['status'],
           additionalProperties: false,
         },
       },
+      bodyLimit: 32 * 1024 * 1024,
     },
     async (req, reply) => {
       const job = await runningJob(req);
+      if (job.status !== 'running' || job.cancel_requested) return reply.code(409).send({ cancel: true });
+      if (req.body.events?.length) await output.ingest(job.id, req.body.events);
       const ok = await conductor.finishJob(job.id, req.body.status, job.claimed_by ?? '');
       if (!ok) return reply.code(409).send({ cancel: true });
       return { cancel: false };

@@ -1,15 +1,13 @@
-import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import type { RunStep, StepPlan } from '../config/types.js';
 import type { ClaimedJob, JobOutcome, StepStatus } from '../protocol/executor.js';
 import { EXECUTOR_API } from '../protocol/executor.js';
 import { stepEnvironment } from './env.js';
 import { Reporter } from './reporter.js';
 import { killTree, Sandbox, type SandboxKind } from './sandbox.js';
-
-const exec = promisify(execFile);
+import { JobShell, shellQuote, wrapperScript } from './shell.js';
 
 export interface AgentOptions {
   readonly server: string;
@@ -93,13 +91,15 @@ export class ExecutorAgent {
     const reporter = new Reporter(this.opts.server, job.id, job.token);
     const dir = join(this.opts.workDir, `${job.id}-${job.attempt}`);
     const sandbox = new Sandbox(this.opts.sandbox, dir);
-    const running = new Set<ReturnType<Sandbox['spawn']>>();
+    const background = new Set<ReturnType<Sandbox['spawn']>>();
+    let shell: JobShell | undefined;
     let killed = false;
     const killAll = () => {
       // Killed from outside (cancel, shutdown): report nothing more; the platform decides what follows.
       killed = true;
       reporter.closed = true;
-      for (const c of running) killTree(c);
+      shell?.kill();
+      for (const c of background) killTree(c);
     };
     reporter.onCancel = killAll;
     this.#killCurrent = killAll;
@@ -112,12 +112,24 @@ export class ExecutorAgent {
       writeFileSync(sandbox.hostPath(bashEnv), '');
       const base = { HOME: sandbox.home, BASH_ENV: bashEnv, TMPDIR: sandbox.tmp, USER: 'circleci', SHELL: '/bin/bash' };
       const workdir = sandbox.resolve(job.plan.working_directory);
+      // Every directory the job works in exists before the sandbox starts (its mounts are fixed then).
       mkdirSync(sandbox.hostPath(workdir), { recursive: true });
+      for (const step of job.plan.steps) {
+        const d = step.type === 'checkout' ? step.path : step.working_directory;
+        if (d) mkdirSync(sandbox.hostPath(sandbox.resolve(d, workdir)), { recursive: true });
+      }
+
+      // A project whose repository is a path on this machine is cloned from that path, read-only.
+      const local = job.project.repo_url.startsWith('file://')
+        ? new URL(job.project.repo_url).pathname
+        : job.project.repo_url;
+      if (local.startsWith('/')) sandbox.readOnly(local);
 
       let idx = 0;
       // Step 0, as on CircleCI: the environment the job runs in, said plainly.
       reporter.stepStart(idx, 'Spin up environment', 'spin-up');
       reporter.output(idx, 'out', this.#spinUpNote(job));
+      shell = new JobShell(sandbox);
       reporter.stepEnd(idx, 'success', 0);
       idx++;
       reporter.stepStart(idx, 'Preparing environment variables', 'env');
@@ -126,25 +138,25 @@ export class ExecutorAgent {
       reporter.stepEnd(idx, 'success', 0);
       idx++;
 
-      const background: Promise<unknown>[] = [];
       for (const step of job.plan.steps) {
         if (killed || reporter.canceled) break;
         if (!shouldRun(step, outcome)) continue;
         const i = idx++;
         const status =
           step.type === 'checkout'
-            ? await this.#checkout(job, step, sandbox, workdir, reporter, i)
-            : await this.#runStep(job, step, sandbox, workdir, base, reporter, i, running, background);
+            ? await this.#checkout(job, step, sandbox, shell, workdir, base, reporter, i)
+            : await this.#runStep(job, step, sandbox, shell, workdir, base, reporter, i, background);
         if (status !== 'success' && status !== 'running') outcome = 'failed';
-        await reporter.flush();
       }
-      for (const c of running) killTree(c);
+      shell.kill();
+      for (const c of background) killTree(c);
       // The sandbox is gone before the job is reported finished.
-      rmSync(dir, { recursive: true, force: true });
+      await rm(dir, { recursive: true, force: true });
       if (!reporter.canceled && !killed) await reporter.finish(outcome);
     } catch (e) {
       if (!reporter.canceled && !killed) {
-        rmSync(dir, { recursive: true, force: true });
+        shell?.kill();
+        await rm(dir, { recursive: true, force: true });
         reporter.output(0, 'err', `Roundhouse executor error: ${(e as Error).message}\n`);
         await reporter.finish('infrastructure_fail').catch(() => undefined);
       }
@@ -152,7 +164,7 @@ export class ExecutorAgent {
       clearInterval(heartbeat);
       killAll();
       this.#killCurrent = undefined;
-      rmSync(dir, { recursive: true, force: true });
+      await rm(dir, { recursive: true, force: true });
     }
   }
 
@@ -182,119 +194,106 @@ export class ExecutorAgent {
     return `${lines.join('\n')}\n`;
   }
 
+  /**
+   * The checkout step runs inside the sandbox like any step (git is one of the host's tools there):
+   * fetch the pipeline's ref into the working directory and check out the pipeline's commit.
+   */
   async #checkout(
     job: ClaimedJob,
     step: Extract<StepPlan, { type: 'checkout' }>,
     sandbox: Sandbox,
+    shell: JobShell,
     workdir: string,
+    base: Record<string, string>,
     reporter: Reporter,
     idx: number,
   ): Promise<StepStatus> {
     reporter.stepStart(idx, step.name, 'checkout');
     const target = step.path ? sandbox.resolve(step.path, workdir) : workdir;
-    const host = sandbox.hostPath(target);
-    const say = (s: string) => reporter.output(idx, 'out', s);
-    try {
-      say(`Cloning git repository ${job.project.repo_url}\n`);
-      mkdirSync(host, { recursive: true });
-      const g = (args: string[]) =>
-        exec('git', args, {
-          cwd: host,
-          env: { ...process.env, GIT_TERMINAL_PROMPT: '0' },
-          maxBuffer: 16 * 1024 * 1024,
-        });
-      if (!existsSync(join(host, '.git'))) {
-        await g(['init', '--quiet']);
-        await g(['remote', 'add', 'origin', job.project.repo_url]);
-      }
-      const ref =
-        job.pipeline.tag !== undefined
-          ? `+refs/tags/${job.pipeline.tag}:refs/tags/${job.pipeline.tag}`
-          : `+refs/heads/${job.pipeline.branch}:refs/remotes/origin/${job.pipeline.branch}`;
-      await g(['fetch', '--quiet', '--force', 'origin', ref]);
-      if (job.pipeline.tag !== undefined) await g(['checkout', '--quiet', '--force', job.pipeline.revision]);
-      else await g(['checkout', '--quiet', '--force', '-B', job.pipeline.branch!, job.pipeline.revision]);
-      const { stdout } = await g(['log', '-1', '--format=%H %s']);
-      say(`Checked out ${stdout.trim()}\n`);
-      reporter.stepEnd(idx, 'success', 0);
-      return 'success';
-    } catch (e) {
-      const err = e as { stderr?: string; message: string };
-      reporter.output(idx, 'err', `${(err.stderr || err.message).trim()}\n`);
-      reporter.stepEnd(idx, 'failed', 1);
-      return 'failed';
-    }
+    const { tag, branch, revision } = job.pipeline;
+    const q = shellQuote;
+    const refspec =
+      tag !== undefined ? `+refs/tags/${tag}:refs/tags/${tag}` : `+refs/heads/${branch}:refs/remotes/origin/${branch}`;
+    const script = [
+      'set -e',
+      `echo ${q(`Cloning git repository ${job.project.repo_url}`)}`,
+      'if [ ! -d .git ]; then',
+      '  git -c init.defaultBranch=main init --quiet',
+      `  git remote add origin ${q(job.project.repo_url)}`,
+      'fi',
+      `git fetch --quiet --force origin ${q(refspec)}`,
+      tag !== undefined
+        ? `git checkout --quiet --force ${q(revision)}`
+        : `git checkout --quiet --force -B ${q(branch!)} ${q(revision)}`,
+      "git log -1 --format='Checked out %H %s'",
+      '',
+    ].join('\n');
+    const file = `${sandbox.tmp}/.rh-step-${idx}`;
+    writeFileSync(sandbox.hostPath(file), script);
+    const wrapper = `${sandbox.tmp}/.rh-run-${idx}`;
+    const env = { ...stepEnvironment(job, base, {}), GIT_TERMINAL_PROMPT: '0' };
+    writeFileSync(sandbox.hostPath(wrapper), wrapperScript(target, env, ['/bin/sh'], file));
+    const r = await shell.run(idx, wrapper, 600, (stream, data) => reporter.output(idx, stream, data));
+    const status: StepStatus = r.code === 0 ? 'success' : 'failed';
+    if (status === 'failed' && !reporter.canceled)
+      reporter.output(idx, 'err', `\nExited with code ${r.code ?? 'unknown'}\n`);
+    reporter.stepEnd(idx, status, r.code ?? 1);
+    return status;
   }
 
   async #runStep(
     job: ClaimedJob,
     step: RunStep,
     sandbox: Sandbox,
+    shell: JobShell,
     workdir: string,
     base: Record<string, string>,
     reporter: Reporter,
     idx: number,
-    running: Set<ReturnType<Sandbox['spawn']>>,
-    background: Promise<unknown>[],
+    background: Set<ReturnType<Sandbox['spawn']>>,
   ): Promise<StepStatus> {
     reporter.stepStart(idx, step.name, 'run', step.command);
     const cwd = step.working_directory ? sandbox.resolve(step.working_directory, workdir) : workdir;
-    mkdirSync(sandbox.hostPath(cwd), { recursive: true });
     const script = `${sandbox.tmp}/.rh-step-${idx}`;
     writeFileSync(sandbox.hostPath(script), step.command);
-    const shell = (step.shell ?? job.plan.shell ?? '/bin/bash -eo pipefail').trim().split(/\s+/);
+    const argv = (step.shell ?? job.plan.shell ?? '/bin/bash -eo pipefail').trim().split(/\s+/);
     const env = stepEnvironment(job, base, step.environment);
-    const child = sandbox.spawn([...shell, script], cwd, env);
-    running.add(child);
-    let timedOut = false;
-    let timer: NodeJS.Timeout | undefined;
-    const arm = () => {
-      if (timer) clearTimeout(timer);
-      timer = setTimeout(() => {
-        timedOut = true;
-        reporter.output(
-          idx,
+    const output = (stream: 'out' | 'err', data: string) => reporter.output(idx, stream, data);
+    const finish = (code: number | null, timedOut: boolean): StepStatus => {
+      const status: StepStatus = timedOut
+        ? 'timedout'
+        : code === 0
+          ? 'success'
+          : reporter.canceled
+            ? 'canceled'
+            : 'failed';
+      if (timedOut)
+        output(
           'err',
           `\nToo long with no output (exceeded ${formatDuration(step.no_output_timeout)}): context deadline exceeded\n`,
         );
-        killTree(child);
-      }, step.no_output_timeout * 1000);
+      else if (code !== 0 && !reporter.canceled)
+        output('err', `\nExited with code ${code ?? 'unknown (the job shell ended)'}\n`);
+      reporter.stepEnd(idx, status, code ?? 1);
+      return status;
     };
-    arm();
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      arm();
-      reporter.output(idx, 'out', d);
-    });
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-      arm();
-      reporter.output(idx, 'err', d);
-    });
-    const done = new Promise<StepStatus>((resolve) => {
-      child.on('error', (e) => {
-        reporter.output(idx, 'err', `cannot start ${shell[0]}: ${e.message}\n`);
-        resolve('failed');
-      });
-      child.on('close', (code, signal) => {
-        clearTimeout(timer);
-        running.delete(child);
-        const status: StepStatus = timedOut
-          ? 'timedout'
-          : code === 0
-            ? 'success'
-            : reporter.canceled
-              ? 'canceled'
-              : 'failed';
-        if (code !== 0 && !timedOut && !reporter.canceled)
-          reporter.output(idx, 'err', `\nExited with code ${code ?? `exit status by signal ${signal}`}\n`);
-        reporter.stepEnd(idx, status, code ?? (signal ? 128 : 1));
-        resolve(status);
-      });
-    });
-    if (step.background) {
-      background.push(done);
-      return 'running';
+    if (!step.background) {
+      const wrapper = `${sandbox.tmp}/.rh-run-${idx}`;
+      writeFileSync(sandbox.hostPath(wrapper), wrapperScript(cwd, env, argv, script));
+      const r = await shell.run(idx, wrapper, step.no_output_timeout, output);
+      return finish(r.code, r.timedOut);
     }
-    return done;
+    // A background step runs beside the job shell, in its own sandbox process over the same files and network.
+    const child = sandbox.spawn([...argv, script], cwd, env);
+    background.add(child);
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => output('out', d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => output('err', d));
+    child.on('error', (e) => output('err', `cannot start ${argv[0]}: ${e.message}\n`));
+    child.on('close', (code) => {
+      background.delete(child);
+      finish(code, false);
+    });
+    return 'running';
   }
 }
 

@@ -61,10 +61,15 @@ export class Reporter {
     await this.#inflight;
   }
 
+  /** Reports the outcome, with whatever events are still pending, in one request. */
   async finish(status: JobOutcome): Promise<void> {
-    await this.flush();
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    while (this.#inflight) await this.#inflight;
     if (this.closed) return;
-    await this.#post('finish', { status });
+    const events = this.#pending;
+    this.#pending = [];
+    await this.#post('finish', { status, events });
   }
 
   async #post(what: string, body: unknown): Promise<void> {

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, type StdioOptions, spawn, spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -49,6 +49,13 @@ export function chooseSandbox(setting: 'bwrap' | 'none' | 'auto'): SandboxKind {
 export class Sandbox {
   /** Extra writable directories (sandbox path → host path). */
   readonly #binds = new Map<string, string>();
+  /** Host paths visible read-only at the same path (e.g. a project's local repository). */
+  readonly #readOnly = new Set<string>();
+
+  /** Makes a host path visible, read-only, at the same path inside the sandbox. */
+  readOnly(path: string) {
+    if (existsSync(path)) this.#readOnly.add(path);
+  }
 
   constructor(
     readonly kind: SandboxKind,
@@ -83,10 +90,19 @@ export class Sandbox {
     return host;
   }
 
-  /** Starts a process of the job. `cwd` is a sandbox path whose host directory exists. */
-  spawn(argv: string[], cwd: string, env: Record<string, string>): ChildProcess {
+  /**
+   * Starts a process of the job in its own process group. `cwd` is a sandbox path whose host
+   * directory exists; every directory outside home and /tmp the job will use must have been passed
+   * through hostPath() before, as the sandbox's mounts are fixed when it starts.
+   */
+  spawn(
+    argv: string[],
+    cwd: string,
+    env: Record<string, string>,
+    stdio: StdioOptions = ['ignore', 'pipe', 'pipe'],
+  ): ChildProcess {
     if (this.kind === 'none') {
-      return spawn(argv[0], argv.slice(1), { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      return spawn(argv[0], argv.slice(1), { cwd, env, stdio, detached: true });
     }
     const args = [
       '--die-with-parent',
@@ -111,8 +127,9 @@ export class Sandbox {
     args.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/run', '--tmpfs', '/var');
     args.push('--bind', join(this.dir, 'home'), SANDBOX_HOME, '--bind', join(this.dir, 'tmp'), '/tmp');
     for (const [inside, host] of this.#binds) args.push('--bind', host, inside);
+    for (const p of this.#readOnly) args.push('--ro-bind', p, p);
     args.push('--chdir', cwd, '--', ...argv);
-    return spawn('bwrap', args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    return spawn('bwrap', args, { env, stdio, detached: true });
   }
 }
 

@@ -7,7 +7,7 @@
  *   POST /jobs/{id}/events            Authorization: Bearer <job token>
  *        {events: JobEvent[]}        → 200 {cancel: boolean}
  *   POST /jobs/{id}/finish            Authorization: Bearer <job token>
- *        {status}                    → 200 {cancel: boolean}
+ *        {status, events?}           → 200 {cancel: boolean}   (the last events ride along)
  *
  * A job the platform no longer considers running (canceled, requeued) answers 409 {cancel: true}:
  * the executor stops its processes and drops the job. Events are idempotent (steps by index,

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { RoundhouseError } from '../shared/errors.js';
 
@@ -82,24 +83,69 @@ export class Repository {
       throw new RoundhouseError('RH_REPO_UNREADABLE', this.url, firstLine(e));
     }
     const full = ref.tag !== undefined ? `refs/tags/${ref.tag}` : `refs/heads/${ref.branch}`;
-    let revision: string;
-    try {
-      revision = (await this.#git(['rev-parse', '--verify', '--quiet', `${full}^{commit}`])).trim();
-    } catch {
-      throw new RoundhouseError('RH_REF_NOT_FOUND', ref.tag ?? ref.branch ?? '', this.url);
+    let revision = ref.tag === undefined ? await this.#readBranch(full) : undefined;
+    if (!revision) {
+      try {
+        revision = (await this.#git(['rev-parse', '--verify', '--quiet', `${full}^{commit}`])).trim();
+      } catch {
+        throw new RoundhouseError('RH_REF_NOT_FOUND', ref.tag ?? ref.branch ?? '', this.url);
+      }
     }
-    const log = await this.#git(['log', '-1', '--format=%s%x00%b', revision]);
-    const [subject, body = ''] = log.split('\0');
+    const commit = await this.#cached(`log:${revision}`, () => this.#git(['log', '-1', '--format=%s%x00%b', revision]));
+    const [subject, body = ''] = (commit ?? '').split('\0');
     return { revision, subject: subject.trim(), body: body.trim() };
   }
 
   /** A file at a revision, or undefined when it does not exist there. */
-  async readFile(revision: string, path: string): Promise<string | undefined> {
-    try {
-      return await this.#git(['show', `${revision}:${path}`]);
-    } catch {
-      return undefined;
+  readFile(revision: string, path: string): Promise<string | undefined> {
+    return this.#cached(`show:${revision}:${path}`, () => this.#git(['show', `${revision}:${path}`]));
+  }
+
+  /**
+   * What a revision holds never changes: commit text and files are cached by revision (a bounded
+   * map), and concurrent readers of the same thing share one git process.
+   */
+  readonly #cache = new Map<string, Promise<string | undefined>>();
+  #cached(key: string, read: () => Promise<string>): Promise<string | undefined> {
+    let p = this.#cache.get(key);
+    if (!p) {
+      p = read().catch(() => undefined);
+      this.#cache.set(key, p);
+      // A failed read is not remembered: it may have been transient.
+      void p.then((v) => v === undefined && this.#cache.delete(key));
+      if (this.#cache.size > 500) this.#cache.delete(this.#cache.keys().next().value!);
     }
+    return p;
+  }
+
+  /**
+   * A branch's commit read straight from the ref store (loose ref file, then packed-refs), without
+   * starting a process; undefined when it is not there in a form we read, and git decides.
+   */
+  #absoluteGitDir: Promise<string | undefined> | undefined;
+  async #readBranch(full: string): Promise<string | undefined> {
+    this.#absoluteGitDir ??= this.#git(['rev-parse', '--absolute-git-dir']).then(
+      (d) => d.trim(),
+      () => undefined,
+    );
+    const gitDir = await this.#absoluteGitDir;
+    if (!gitDir || full.includes('..')) return undefined;
+    const sha = /^[0-9a-f]{40}(?:[0-9a-f]{24})?$/;
+    try {
+      const loose = (await readFile(join(gitDir, full), 'utf8')).trim();
+      return sha.test(loose) ? loose : undefined;
+    } catch {
+      // not a loose ref: look in packed-refs
+    }
+    try {
+      for (const line of (await readFile(join(gitDir, 'packed-refs'), 'utf8')).split('\n')) {
+        const [id, name] = line.split(' ');
+        if (name === full && sha.test(id)) return id;
+      }
+    } catch {
+      // no packed refs
+    }
+    return undefined;
   }
 }
 

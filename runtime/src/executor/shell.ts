@@ -1,0 +1,213 @@
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { killTree, type Sandbox } from './sandbox.js';
+
+/**
+ * The job's step runner: one POSIX shell per job, started once inside the sandbox, that runs each
+ * step when told to. Starting the sandbox once per job (not once per step) keeps per-step cost to a
+ * fork inside the sandbox, and gives every step of the job the same namespaces.
+ *
+ * Protocol with the supervisor (all pipes):
+ *   stdin   "<idx> <wrapper path>\n"   run a step: a subshell sources the wrapper, which sets cwd and
+ *                                     environment and execs the step's shell in a new session
+ *   fd 3    any line                   kill the running step's process group (no_output_timeout)
+ *   stdout  the step's stdout, then    RS <nonce>:end:<idx>:<exit code> RS \n
+ *   stderr  the step's stderr, then    RS <nonce>:end:<idx> RS \n
+ * Each step runs in its own session (setsid), so a kill reaches everything the step started. The
+ * subshell already has the supervisor's (minimal) environment; the wrapper exports the step's.
+ */
+const SUPERVISOR = `
+n=$1; t=$2
+( while IFS= read -r _ <&3; do p=$(cat "$t/.rh-pid" 2>/dev/null) && kill -KILL "-$p" 2>/dev/null; done ) &
+while IFS= read -r line; do
+  i=\${line%% *}; w=\${line#* }
+  ( . "$w" ) </dev/null &
+  p=$!
+  echo "$p" > "$t/.rh-pid"
+  echo "$p" >> "$t/.rh-pids"
+  { wait "$p"; } 2>/dev/null; c=$?
+  rm -f "$t/.rh-pid"
+  printf '\\036%s:end:%s:%s\\036\\n' "$n" "$i" "$c"
+  printf '\\036%s:end:%s\\036\\n' "$n" "$i" >&2
+done
+`;
+
+const RS = '\x1e';
+
+export interface StepRun {
+  /** Exit code of the step's shell; null when the job shell died. */
+  readonly code: number | null;
+  readonly timedOut: boolean;
+}
+
+/** Splits one output stream into step output and end markers. */
+class MarkerParser {
+  #buf = '';
+  constructor(
+    readonly marker: string,
+    readonly onData: (data: string) => void,
+    readonly onMarker: (fields: string[]) => void,
+  ) {}
+
+  feed(chunk: string) {
+    this.#buf += chunk;
+    for (;;) {
+      const at = this.#buf.indexOf(this.marker);
+      if (at < 0) break;
+      const end = this.#buf.indexOf(`${RS}\n`, at + this.marker.length);
+      if (end < 0) break;
+      if (at > 0) this.onData(this.#buf.slice(0, at));
+      this.onMarker(this.#buf.slice(at + this.marker.length, end).split(':'));
+      this.#buf = this.#buf.slice(end + 2);
+    }
+    // Hold back only what could be the start of a marker; pass the rest on now.
+    let keep = this.#buf.indexOf(this.marker);
+    if (keep < 0) {
+      const rs = this.#buf.lastIndexOf(RS);
+      keep = rs >= 0 && this.marker.startsWith(this.#buf.slice(rs)) ? rs : this.#buf.length;
+    }
+    if (keep > 0) {
+      this.onData(this.#buf.slice(0, keep));
+      this.#buf = this.#buf.slice(keep);
+    }
+  }
+}
+
+export class JobShell {
+  readonly #child: ChildProcess;
+  readonly #nonce = randomBytes(8).toString('hex');
+  #current:
+    | {
+        idx: number;
+        onOutput: (stream: 'out' | 'err', data: string) => void;
+        code?: number;
+        outDone: boolean;
+        errDone: boolean;
+        timedOut: boolean;
+        timer?: NodeJS.Timeout;
+        resolve: (r: StepRun) => void;
+      }
+    | undefined;
+  #dead = false;
+
+  constructor(readonly sandbox: Sandbox) {
+    const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
+    this.#child = sandbox.spawn(
+      ['/bin/sh', '-c', SUPERVISOR, 'roundhouse-job', this.#nonce, sandbox.tmp],
+      sandbox.home,
+      env,
+      ['pipe', 'pipe', 'pipe', 'pipe'],
+    );
+    const marker = `${RS}${this.#nonce}:end:`;
+    const out = new MarkerParser(
+      marker,
+      (d) => this.#data('out', d),
+      ([, code]) => this.#end('out', Number(code)),
+    );
+    const err = new MarkerParser(
+      marker,
+      (d) => this.#data('err', d),
+      () => this.#end('err'),
+    );
+    this.#child.stdout!.setEncoding('utf8').on('data', (d: string) => out.feed(d));
+    this.#child.stderr!.setEncoding('utf8').on('data', (d: string) => err.feed(d));
+    this.#child.stdin!.on('error', () => undefined);
+    (this.#child.stdio[3] as NodeJS.WritableStream).on('error', () => undefined);
+    this.#child.on('close', () => {
+      this.#dead = true;
+      const c = this.#current;
+      if (c) {
+        clearTimeout(c.timer);
+        this.#current = undefined;
+        c.resolve({ code: null, timedOut: c.timedOut });
+      }
+    });
+  }
+
+  #data(stream: 'out' | 'err', data: string) {
+    const c = this.#current;
+    if (!c) return;
+    c.onOutput(stream, data);
+    this.#arm();
+  }
+
+  #end(stream: 'out' | 'err', code?: number) {
+    const c = this.#current;
+    if (!c) return;
+    if (stream === 'out') {
+      c.outDone = true;
+      c.code = code;
+    } else c.errDone = true;
+    if (c.outDone && c.errDone) {
+      clearTimeout(c.timer);
+      this.#current = undefined;
+      c.resolve({ code: c.code ?? null, timedOut: c.timedOut });
+    }
+  }
+
+  #timeoutMs = 0;
+  #arm() {
+    const c = this.#current;
+    if (!c || !this.#timeoutMs) return;
+    clearTimeout(c.timer);
+    c.timer = setTimeout(() => {
+      c.timedOut = true;
+      (this.#child.stdio[3] as NodeJS.WritableStream).write('kill\n');
+    }, this.#timeoutMs);
+  }
+
+  /** Runs one step (a wrapper script, sandbox path) and resolves when it has ended and all its output arrived. */
+  run(
+    idx: number,
+    wrapper: string,
+    noOutputTimeoutSeconds: number,
+    onOutput: (stream: 'out' | 'err', data: string) => void,
+  ): Promise<StepRun> {
+    if (this.#current) throw new Error('a step is already running in this job shell');
+    if (this.#dead) return Promise.resolve({ code: null, timedOut: false });
+    return new Promise((resolve) => {
+      this.#current = { idx, onOutput, outDone: false, errDone: false, timedOut: false, resolve };
+      this.#timeoutMs = noOutputTimeoutSeconds * 1000;
+      this.#arm();
+      this.#child.stdin!.write(`${idx} ${wrapper}\n`);
+    });
+  }
+
+  /** Ends the job shell and everything the job started. */
+  kill() {
+    if (this.sandbox.kind === 'none') {
+      // Without a pid namespace, each step's session is killed by hand.
+      try {
+        for (const pid of readFileSync(join(this.sandbox.tmp, '.rh-pids'), 'utf8').split('\n').filter(Boolean)) {
+          try {
+            process.kill(-Number(pid), 'SIGKILL');
+          } catch {
+            // already gone
+          }
+        }
+      } catch {
+        // no step ran
+      }
+    }
+    killTree(this.#child);
+  }
+}
+
+/** Quotes a string for a POSIX shell. */
+export const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * The wrapper a step runs as (sourced by the supervisor's subshell): working directory, the step's
+ * environment, then the step's shell and script in a new session. Names that are not shell
+ * identifiers cannot be exported and are left out, as CircleCI does not allow them either.
+ */
+export function wrapperScript(cwd: string, env: Record<string, string>, shell: string[], script: string): string {
+  const vars = Object.entries(env)
+    .filter(([k]) => NAME.test(k))
+    .map(([k, v]) => `export ${shellQuote(`${k}=${v}`)}`);
+  return `cd ${shellQuote(cwd)} || exit 1\n${vars.join('\n')}\nexec setsid ${[...shell, script].map(shellQuote).join(' ')}\n`;
+}
