@@ -20,6 +20,10 @@ test.after.always(async () => {
   await plain?.close();
 });
 
+/** Every file name under dir, recursively. */
+const allFiles = (dir: string): string[] =>
+  readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? allFiles(join(dir, e.name)) : [e.name]));
+
 let n = 0;
 async function runJob(server: TestServer, job: string) {
   const slug = `gh/sandbox/p${++n}`;
@@ -44,7 +48,7 @@ bwrapTest(
           if touch /usr/rh-escape 2>/dev/null; then echo "usr writable"; else echo "usr read-only"; fi
           if touch /etc/rh-escape 2>/dev/null; then echo "etc writable"; else echo "etc read-only"; fi
           if [ -e "${bw?.dataDir}" ]; then echo "data visible"; else echo "data hidden"; fi
-          touch ~/ok /tmp/ok && echo "home and tmp writable"
+          touch ~/ok /tmp/ok ~/project/marker-$CIRCLE_WORKFLOW_JOB_ID && echo "home and tmp writable"
           echo "home=$HOME pwd=$(pwd) uid=$(id -u) host=$(hostname)"
           echo "pids=$(ls /proc | grep -c '^[0-9]')"`,
     );
@@ -57,7 +61,7 @@ bwrapTest(
     t.true(pids < 10, `saw ${pids} processes`);
     t.regex(steps[0].output, /Sandbox: bubblewrap/);
     // The job directory is gone once the job ends.
-    t.false(readdirSync(join(bw.dataDir, 'jobs')).some((d) => d.startsWith(id)));
+    t.false(allFiles(join(bw.dataDir, 'jobs')).includes(`marker-${id}`));
   },
 );
 
@@ -97,14 +101,14 @@ test('without a sandbox, jobs still run, in a per-job directory, and the output 
     plain,
     `    machine: true
     steps:
-      - run: echo "home=$HOME"; touch ~/x && echo wrote`,
+      - run: echo "home=$HOME"; touch ~/marker-$CIRCLE_WORKFLOW_JOB_ID && echo wrote`,
   );
   t.is(status, 'success');
   t.regex(steps[0].output, /WARNING: NOT SANDBOXED/);
   t.regex(steps[2].output, new RegExp(`home=${plain.dataDir}/jobs/[^/]+/home\\nwrote`));
   const info = (await plain.api('GET', '/api/ui/info')).body;
   t.true(info.notices.some((m: string) => /NOT sandboxed/.test(m)));
-  t.false(readdirSync(join(plain.dataDir, 'jobs')).some((d) => d.startsWith(id)));
+  t.false(allFiles(join(plain.dataDir, 'jobs')).includes(`marker-${id}`));
 });
 
 test.serial('ROUNDHOUSE_SANDBOX=bwrap refuses to start without bubblewrap; auto falls back to none', (t) => {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -7,6 +8,7 @@ import { EXECUTOR_API } from '../protocol/executor.js';
 import { stepEnvironment } from './env.js';
 import { Reporter } from './reporter.js';
 import { killTree, Sandbox, type SandboxKind } from './sandbox.js';
+import { Launcher } from './launcher.js';
 import { JobShell, shellQuote, wrapperScript } from './shell.js';
 
 export interface AgentOptions {
@@ -27,6 +29,8 @@ export interface AgentOptions {
  */
 export class ExecutorAgent {
   readonly #abort = new AbortController();
+  /** Starts this slot's job sandboxes (see launcher.ts). */
+  readonly #launcher = new Launcher();
   #current: Promise<void> | undefined;
   #killCurrent: (() => void) | undefined;
   #loop: Promise<void> | undefined;
@@ -34,6 +38,7 @@ export class ExecutorAgent {
   constructor(readonly opts: AgentOptions) {}
 
   start(): void {
+    this.#prepareWarm();
     this.#loop ??= this.#run();
   }
 
@@ -45,6 +50,8 @@ export class ExecutorAgent {
     }
     this.#killCurrent?.();
     await this.#loop?.catch(() => undefined);
+    await this.#dropWarm();
+    this.#launcher.close();
   }
 
   get busy() {
@@ -87,12 +94,69 @@ export class ExecutorAgent {
     return (await res.json()) as ClaimedJob;
   }
 
+  /**
+   * A sandbox started in advance for the next job, so that starting it is not on the job's path.
+   * Each one is used by exactly one job; a job that needs more mounts than home and /tmp gets its own.
+   */
+  #warm: Promise<{ sandbox: Sandbox; shell: JobShell } | undefined> | undefined;
+  #prepareWarm() {
+    if (this.#abort.signal.aborted || this.#warm) return;
+    const sandbox = new Sandbox(this.opts.sandbox, join(this.opts.workDir, `slot-${randomBytes(6).toString('hex')}`));
+    this.#warm = (async () => {
+      mkdirSync(join(sandbox.dir, 'home'), { recursive: true });
+      mkdirSync(join(sandbox.dir, 'tmp'), { recursive: true });
+      return { sandbox, shell: await JobShell.start(sandbox, this.#launcher) };
+    })().catch(() => {
+      void rm(sandbox.dir, { recursive: true, force: true });
+      return undefined;
+    });
+  }
+  async #dropWarm() {
+    const warm = await this.#warm;
+    this.#warm = undefined;
+    if (warm) {
+      warm.shell.kill();
+      await rm(warm.sandbox.dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Registers every directory the job uses with the sandbox; returns the job's working directory. */
+  #layout(sandbox: Sandbox, job: ClaimedJob, create: boolean): string {
+    const dirs: string[] = [];
+    const workdir = sandbox.resolve(job.plan.working_directory);
+    dirs.push(sandbox.hostPath(workdir));
+    for (const step of job.plan.steps) {
+      const d = step.type === 'checkout' ? step.path : step.working_directory;
+      if (d) dirs.push(sandbox.hostPath(sandbox.resolve(d, workdir)));
+    }
+    // A project whose repository is a path on this machine is cloned from that path, read-only.
+    if (job.plan.steps.some((s) => s.type === 'checkout')) {
+      const url = job.project.repo_url;
+      const local = url.startsWith('file://') ? new URL(url).pathname : url;
+      if (local.startsWith('/')) sandbox.readOnly(local);
+    }
+    if (create)
+      for (const d of [join(sandbox.dir, 'home'), join(sandbox.dir, 'tmp'), ...dirs]) mkdirSync(d, { recursive: true });
+    return workdir;
+  }
+
   async runJob(job: ClaimedJob): Promise<void> {
     const reporter = new Reporter(this.opts.server, job.id, job.token);
-    const dir = join(this.opts.workDir, `${job.id}-${job.attempt}`);
-    const sandbox = new Sandbox(this.opts.sandbox, dir);
+    let warm = await this.#warm;
+    this.#warm = undefined;
+    if (
+      warm &&
+      new Sandbox(warm.sandbox.kind, warm.sandbox.dir).extraMountsFor((probe) => this.#layout(probe, job, false))
+    ) {
+      // This job needs mounts the warm sandbox lacks: keep it for the next job.
+      this.#warm = Promise.resolve(warm);
+      warm = undefined;
+    }
+    const sandbox =
+      warm?.sandbox ?? new Sandbox(this.opts.sandbox, join(this.opts.workDir, `${job.id}-${job.attempt}`));
+    const dir = sandbox.dir;
     const background = new Set<ReturnType<Sandbox['spawn']>>();
-    let shell: JobShell | undefined;
+    let shell: JobShell | undefined = warm?.shell;
     let killed = false;
     const killAll = () => {
       // Killed from outside (cancel, shutdown): report nothing more; the platform decides what follows.
@@ -106,30 +170,16 @@ export class ExecutorAgent {
     const heartbeat = setInterval(() => reporter.heartbeat(), Math.max(1, job.heartbeat_seconds) * 1000);
     let outcome: JobOutcome = 'success';
     try {
-      mkdirSync(join(dir, 'home'), { recursive: true });
-      mkdirSync(join(dir, 'tmp'), { recursive: true });
+      const workdir = this.#layout(sandbox, job, true);
       const bashEnv = `${sandbox.tmp}/.bash_env-${job.id}`;
       writeFileSync(sandbox.hostPath(bashEnv), '');
       const base = { HOME: sandbox.home, BASH_ENV: bashEnv, TMPDIR: sandbox.tmp, USER: 'circleci', SHELL: '/bin/bash' };
-      const workdir = sandbox.resolve(job.plan.working_directory);
-      // Every directory the job works in exists before the sandbox starts (its mounts are fixed then).
-      mkdirSync(sandbox.hostPath(workdir), { recursive: true });
-      for (const step of job.plan.steps) {
-        const d = step.type === 'checkout' ? step.path : step.working_directory;
-        if (d) mkdirSync(sandbox.hostPath(sandbox.resolve(d, workdir)), { recursive: true });
-      }
-
-      // A project whose repository is a path on this machine is cloned from that path, read-only.
-      const local = job.project.repo_url.startsWith('file://')
-        ? new URL(job.project.repo_url).pathname
-        : job.project.repo_url;
-      if (local.startsWith('/')) sandbox.readOnly(local);
 
       let idx = 0;
       // Step 0, as on CircleCI: the environment the job runs in, said plainly.
       reporter.stepStart(idx, 'Spin up environment', 'spin-up');
       reporter.output(idx, 'out', this.#spinUpNote(job));
-      shell = new JobShell(sandbox);
+      shell ??= await JobShell.start(sandbox, this.#launcher);
       reporter.stepEnd(idx, 'success', 0);
       idx++;
       reporter.stepStart(idx, 'Preparing environment variables', 'env');
@@ -138,17 +188,18 @@ export class ExecutorAgent {
       reporter.stepEnd(idx, 'success', 0);
       idx++;
 
+      const jobShell = shell;
       for (const step of job.plan.steps) {
         if (killed || reporter.canceled) break;
         if (!shouldRun(step, outcome)) continue;
         const i = idx++;
         const status =
           step.type === 'checkout'
-            ? await this.#checkout(job, step, sandbox, shell, workdir, base, reporter, i)
-            : await this.#runStep(job, step, sandbox, shell, workdir, base, reporter, i, background);
+            ? await this.#checkout(job, step, sandbox, jobShell, workdir, base, reporter, i)
+            : await this.#runStep(job, step, sandbox, jobShell, workdir, base, reporter, i, background);
         if (status !== 'success' && status !== 'running') outcome = 'failed';
       }
-      shell.kill();
+      jobShell.kill();
       for (const c of background) killTree(c);
       // The sandbox is gone before the job is reported finished.
       await rm(dir, { recursive: true, force: true });
@@ -165,6 +216,7 @@ export class ExecutorAgent {
       killAll();
       this.#killCurrent = undefined;
       await rm(dir, { recursive: true, force: true });
+      this.#prepareWarm();
     }
   }
 

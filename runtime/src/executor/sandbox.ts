@@ -52,6 +52,17 @@ export class Sandbox {
   /** Host paths visible read-only at the same path (e.g. a project's local repository). */
   readonly #readOnly = new Set<string>();
 
+  /** Whether the job needs mounts beyond home and /tmp (which a sandbox started in advance lacks). */
+  get extraMounts(): boolean {
+    return this.kind === 'bwrap' && this.#binds.size + this.#readOnly.size > 0;
+  }
+
+  /** Whether laying a job out (as `layout` does on this sandbox) needs mounts beyond home and /tmp. */
+  extraMountsFor(layout: (probe: Sandbox) => void): boolean {
+    layout(this);
+    return this.extraMounts;
+  }
+
   /** Makes a host path visible, read-only, at the same path inside the sandbox. */
   readOnly(path: string) {
     if (existsSync(path)) this.#readOnly.add(path);
@@ -101,10 +112,15 @@ export class Sandbox {
     env: Record<string, string>,
     stdio: StdioOptions = ['ignore', 'pipe', 'pipe'],
   ): ChildProcess {
-    if (this.kind === 'none') {
-      return spawn(argv[0], argv.slice(1), { cwd, env, stdio, detached: true });
-    }
+    const [cmd, ...args] = this.command(argv, cwd);
+    return spawn(cmd, args, { env, stdio, detached: true, cwd: this.kind === 'none' ? cwd : undefined });
+  }
+
+  /** The command line that runs argv in this sandbox with `cwd` as working directory. */
+  command(argv: string[], cwd: string): string[] {
+    if (this.kind === 'none') return argv;
     const args = [
+      'bwrap',
       '--die-with-parent',
       '--unshare-user',
       '--uid',
@@ -118,20 +134,23 @@ export class Sandbox {
       '--hostname',
       'roundhouse',
     ];
-    for (const d of ['/usr', '/etc', '/opt', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32']) {
-      if (!existsSync(d)) continue;
-      const st = lstatSync(d);
-      if (st.isSymbolicLink()) args.push('--symlink', readlinkSync(d), d);
-      else args.push('--ro-bind', d, d);
+    for (const d of SYSTEM_DIRS) {
+      if (d.link !== undefined) args.push('--symlink', d.link, d.path);
+      else args.push('--ro-bind', d.path, d.path);
     }
     args.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/run', '--tmpfs', '/var');
     args.push('--bind', join(this.dir, 'home'), SANDBOX_HOME, '--bind', join(this.dir, 'tmp'), '/tmp');
     for (const [inside, host] of this.#binds) args.push('--bind', host, inside);
     for (const p of this.#readOnly) args.push('--ro-bind', p, p);
     args.push('--chdir', cwd, '--', ...argv);
-    return spawn('bwrap', args, { env, stdio, detached: true });
+    return args;
   }
 }
+
+/** The host's system directories, shown read-only in every sandbox (looked up once). */
+const SYSTEM_DIRS = ['/usr', '/etc', '/opt', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32']
+  .filter((d) => existsSync(d))
+  .map((path) => (lstatSync(path).isSymbolicLink() ? { path, link: readlinkSync(path) } : { path, link: undefined }));
 
 /** Kills a process started by Sandbox.spawn and everything it started. */
 export function killTree(child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL') {

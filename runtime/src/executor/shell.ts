@@ -1,8 +1,10 @@
-import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { closeSync, constants, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { join } from 'node:path';
-import { killTree, type Sandbox } from './sandbox.js';
+import { DEFAULT_PATH } from './env.js';
+import type { Launcher } from './launcher.js';
+import type { Sandbox } from './sandbox.js';
 
 /**
  * The job's step runner: one POSIX shell per job, started once inside the sandbox, that runs each
@@ -76,7 +78,6 @@ class MarkerParser {
 }
 
 export class JobShell {
-  readonly #child: ChildProcess;
   readonly #nonce = randomBytes(8).toString('hex');
   #current:
     | {
@@ -91,39 +92,79 @@ export class JobShell {
       }
     | undefined;
   #dead = false;
+  #pid = 0;
+  #fds: number[] = [];
+  #streams: Socket[] = [];
+  #timeoutMs = 0;
 
-  constructor(readonly sandbox: Sandbox) {
-    const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
-    this.#child = sandbox.spawn(
-      ['/bin/sh', '-c', SUPERVISOR, 'roundhouse-job', this.#nonce, sandbox.tmp],
-      sandbox.home,
-      env,
-      ['pipe', 'pipe', 'pipe', 'pipe'],
+  private constructor(readonly sandbox: Sandbox) {}
+
+  /** Starts the job's supervisor in the sandbox through the slot's launcher. */
+  static async start(sandbox: Sandbox, launcher: Launcher): Promise<JobShell> {
+    const shell = new JobShell(sandbox);
+    const argv = ['/bin/sh', '-c', SUPERVISOR, 'roundhouse-job', shell.#nonce, sandbox.tmp];
+    const cmd = sandbox.kind === 'none' ? ['setsid', ...argv] : sandbox.command(argv, sandbox.home);
+    const cd = sandbox.kind === 'none' ? `cd ${shellQuote(sandbox.home)} || exit 1\n` : '';
+    writeFileSync(
+      join(sandbox.dir, '.rh-launch'),
+      `${cd}exec env -i PATH=${DEFAULT_PATH} ${cmd.map(shellQuote).join(' ')}\n`,
     );
+    shell.#pid = await launcher.launch(
+      sandbox.dir,
+      () => shell.#open(),
+      () => shell.#died(),
+    );
+    return shell;
+  }
+
+  #open() {
+    const dir = this.sandbox.dir;
+    // Read-write opens of a FIFO never block, and keep it open whatever the other side does.
+    const [inp, out, err, ctl] = ['.rh-in', '.rh-out', '.rh-err', '.rh-ctl'].map((f) =>
+      openSync(join(dir, f), constants.O_RDWR | constants.O_NONBLOCK),
+    );
+    this.#fds = [inp, ctl];
     const marker = `${RS}${this.#nonce}:end:`;
-    const out = new MarkerParser(
-      marker,
-      (d) => this.#data('out', d),
-      ([, code]) => this.#end('out', Number(code)),
-    );
-    const err = new MarkerParser(
-      marker,
-      (d) => this.#data('err', d),
-      () => this.#end('err'),
-    );
-    this.#child.stdout!.setEncoding('utf8').on('data', (d: string) => out.feed(d));
-    this.#child.stderr!.setEncoding('utf8').on('data', (d: string) => err.feed(d));
-    this.#child.stdin!.on('error', () => undefined);
-    (this.#child.stdio[3] as NodeJS.WritableStream).on('error', () => undefined);
-    this.#child.on('close', () => {
-      this.#dead = true;
+    const parse = [
+      new MarkerParser(
+        marker,
+        (d) => this.#data('out', d),
+        ([, code]) => this.#end('out', Number(code)),
+      ),
+      new MarkerParser(
+        marker,
+        (d) => this.#data('err', d),
+        () => this.#end('err'),
+      ),
+    ];
+    this.#streams = [out, err].map((fd, i) => {
+      const sock = new Socket({ fd, readable: true, writable: false });
+      sock.setEncoding('utf8');
+      sock.on('data', (d: string) => parse[i].feed(d));
+      sock.on('error', () => undefined);
+      return sock;
+    });
+  }
+
+  #died() {
+    this.#dead = true;
+    // Output still in the pipes belongs to the last step: give the readers a moment to drain.
+    setImmediate(() => {
       const c = this.#current;
       if (c) {
         clearTimeout(c.timer);
         this.#current = undefined;
         c.resolve({ code: null, timedOut: c.timedOut });
       }
+      this.#close();
     });
+  }
+
+  #close() {
+    for (const s of this.#streams) s.destroy();
+    this.#streams = [];
+    for (const fd of this.#fds) closeSync(fd);
+    this.#fds = [];
   }
 
   #data(stream: 'out' | 'err', data: string) {
@@ -147,14 +188,13 @@ export class JobShell {
     }
   }
 
-  #timeoutMs = 0;
   #arm() {
     const c = this.#current;
     if (!c || !this.#timeoutMs) return;
     clearTimeout(c.timer);
     c.timer = setTimeout(() => {
       c.timedOut = true;
-      (this.#child.stdio[3] as NodeJS.WritableStream).write('kill\n');
+      if (this.#fds[1] !== undefined) writeSync(this.#fds[1], 'kill\n');
     }, this.#timeoutMs);
   }
 
@@ -171,7 +211,7 @@ export class JobShell {
       this.#current = { idx, onOutput, outDone: false, errDone: false, timedOut: false, resolve };
       this.#timeoutMs = noOutputTimeoutSeconds * 1000;
       this.#arm();
-      this.#child.stdin!.write(`${idx} ${wrapper}\n`);
+      writeSync(this.#fds[0], `${idx} ${wrapper}\n`);
     });
   }
 
@@ -191,7 +231,16 @@ export class JobShell {
         // no step ran
       }
     }
-    killTree(this.#child);
+    if (this.#pid && !this.#dead) {
+      try {
+        // bwrap takes its pid namespace with it; without a sandbox the supervisor leads its own group.
+        process.kill(this.sandbox.kind === 'none' ? -this.#pid : this.#pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    this.#dead = true;
+    this.#close();
   }
 }
 
