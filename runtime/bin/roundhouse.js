@@ -17,7 +17,10 @@ function newestSource(dir) {
   return newest;
 }
 
-const compiled = process.env.ROUNDHOUSE_FROM_SOURCE !== '1' && existsSync(stamp) && statSync(stamp).mtimeMs >= newestSource(`${root}src`);
+const compiled =
+  process.env.ROUNDHOUSE_FROM_SOURCE !== '1' &&
+  existsSync(stamp) &&
+  statSync(stamp).mtimeMs >= newestSource(`${root}src`);
 let run;
 if (compiled) {
   ({ run } = await import('../dist/cli/main.js'));

@@ -100,7 +100,7 @@ export class Launcher {
 
   /** Ends the launcher; it kills whatever it started that is still running. */
   close() {
-    this.#child?.stdin!.end();
+    this.#child?.stdin?.end();
     this.#child = undefined;
   }
 }
