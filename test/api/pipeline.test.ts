@@ -89,6 +89,9 @@ test('a 2.1 pipeline with dependent and parallel jobs runs to success, reported 
   t.is(w.pipeline_number, 1);
   t.is(w.project_slug, slug);
   t.truthy(w.stopped_at);
+  // Canceling a finished workflow changes nothing.
+  t.is((await server.api('POST', `/api/v2/workflow/${wf.id}/cancel`)).status, 202);
+  t.is((await server.api('GET', `/api/v2/workflow/${wf.id}`)).body.status, 'success');
   // Output: env vars by precedence, built-ins, multi-line commands, checkout.
   const steps = await server.stepOutput(slug, byName.build.job_number!);
   t.deepEqual(
@@ -257,6 +260,8 @@ workflows:
   t.true(Date.now() - started < 10000, 'cancel does not wait for the sleep');
   const w = (await server.api('GET', `/api/v2/workflow/${wfId}`)).body;
   t.is(w.canceled_by, 'admin');
+  // Canceling again, or canceling a finished workflow, changes nothing.
+  t.is((await server.api('POST', `/api/v2/workflow/${wfId}/cancel`)).status, 202);
 });
 
 test('cancel one job by number: the job is canceled and its workflow ends canceled', async (t) => {

@@ -201,9 +201,10 @@ export class Conductor {
     this.#announce(queued, job.pipeline_id, job.workflow_id, job.id);
   }
 
+  /** Cancels a workflow that is still going; a finished workflow keeps its status. */
   async cancelWorkflow(workflowId: string, actor: string): Promise<void> {
     const wf = await this.store.workflow(workflowId);
-    if (!wf) return;
+    if (!wf || wf.stopped_at) return;
     const queued: string[] = [];
     await this.store.tx(async (s) => {
       await s.updateWorkflow(workflowId, { canceled_by: actor });
