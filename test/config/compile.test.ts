@@ -4,19 +4,19 @@ import { compileConfig, parseDuration } from '../../runtime/src/config/compile.j
 import { filterAllows, patternMatches } from '../../runtime/src/config/filters.js';
 import { formatConfigError } from '../../runtime/src/config/types.js';
 
-const ok = (text: string, ctx = {}) => {
-  const r = compileConfig(text, ctx);
+const ok = async (text: string, ctx = {}) => {
+  const r = await compileConfig(text, ctx);
   if (!r.ok) throw new Error(r.errors.map(formatConfigError).join('\n'));
   return r;
 };
-const errors = (text: string, ctx = {}) => {
-  const r = compileConfig(text, ctx);
+const errors = async (text: string, ctx = {}) => {
+  const r = await compileConfig(text, ctx);
   if (r.ok) throw new Error('expected errors');
   return r.errors.map(formatConfigError);
 };
 
-test('version 2.0 config with a workflows version key compiles; without workflows the build job runs', (t) => {
-  const r = ok(`version: 2
+test('version 2.0 config with a workflows version key compiles; without workflows the build job runs', async (t) => {
+  const r = await ok(`version: 2
 jobs:
   build:
     docker:
@@ -49,18 +49,18 @@ workflows:
     ['checkout', 'run'],
   );
 
-  const bare = ok('version: 2\njobs:\n  build:\n    machine: true\n    steps: [{run: make}]\n');
+  const bare = await ok('version: 2\njobs:\n  build:\n    machine: true\n    steps: [{run: make}]\n');
   t.deepEqual(
     bare.plan.workflows[0].jobs.map((j) => j.name),
     ['build'],
   );
-  t.deepEqual(errors('version: 2\njobs:\n  test:\n    machine: true\n    steps: [{run: make}]\n'), [
+  t.deepEqual(await errors('version: 2\njobs:\n  test:\n    machine: true\n    steps: [{run: make}]\n'), [
     '.circleci/config.yml:2:1: config has no `workflows` and no job named `build` to run [RH_CONFIG_NO_WORKFLOWS]',
   ]);
 });
 
-test('run steps: string and map forms, defaults, when, durations, deploy as run', (t) => {
-  const r = ok(`version: 2.1
+test('run steps: string and map forms, defaults, when, durations, deploy as run', async (t) => {
+  const r = await ok(`version: 2.1
 jobs:
   build:
     docker: [{image: x}]
@@ -108,8 +108,8 @@ workflows:
   t.is(parseDuration('ten minutes'), undefined);
 });
 
-test('executors: reusable executors merge environment with the job winning; job keys override', (t) => {
-  const r = ok(`version: 2.1
+test('executors: reusable executors merge environment with the job winning; job keys override', async (t) => {
+  const r = await ok(`version: 2.1
 executors:
   node:
     docker: [{image: cimg/node:20.0}]
@@ -132,13 +132,13 @@ workflows:
   t.is(r.plan.jobs.build.working_directory, '/exec');
   t.is(r.plan.jobs.build.executor.resource_class, 'large');
   t.is(r.plan.jobs.other.working_directory, '/job');
-  t.deepEqual(errors('version: 2.1\njobs:\n  build:\n    executor: nope\n    steps: [checkout]\n'), [
+  t.deepEqual(await errors('version: 2.1\njobs:\n  build:\n    executor: nope\n    steps: [checkout]\n'), [
     '.circleci/config.yml:4:15: executor `nope` is not defined in `executors` [RH_CONFIG_EXECUTOR_NOT_FOUND]',
   ]);
 });
 
-test('workflow jobs: requires, name overrides, contexts; the compiled config is plain version 2', (t) => {
-  const r = ok(`version: 2.1
+test('workflow jobs: requires, name overrides, contexts; the compiled config is plain version 2', async (t) => {
+  const r = await ok(`version: 2.1
 jobs:
   test:
     docker: [{image: x}]
@@ -171,14 +171,14 @@ workflows:
   t.deepEqual(compiled.workflows.ci.jobs[0], { test: { name: 'test-a' } });
   t.deepEqual(Object.keys(compiled), ['version', 'jobs', 'workflows']);
   // The compiled config compiles again to the same plan.
-  const again = ok(r.compiled);
+  const again = await ok(r.compiled);
   t.deepEqual(again.plan.workflows, r.plan.workflows);
   // (the plan is stored as JSON, so compare it as JSON)
   t.deepEqual(JSON.parse(JSON.stringify(again.plan.jobs)), JSON.parse(JSON.stringify(r.plan.jobs)));
 });
 
-test('every error of a file is reported at once, each with file:line:column and a stable code', (t) => {
-  const list = errors(`version: 2.1
+test('every error of a file is reported at once, each with file:line:column and a stable code', async (t) => {
+  const list = await errors(`version: 2.1
 jobs:
   build:
     docker: [{image: x}]
@@ -198,18 +198,18 @@ workflows:
       - lint: {requires: [ghost]}
 `);
   t.deepEqual(list, [
-    '.circleci/config.yml:5:5: unknown key `stepz` in job `build` [RH_CONFIG_UNKNOWN_KEY]',
     '.circleci/config.yml:3:3: job `build` needs a list of `steps` [RH_CONFIG_STEPS]',
+    '.circleci/config.yml:5:5: unknown key `stepz` in job `build` [RH_CONFIG_UNKNOWN_KEY]',
     '.circleci/config.yml:6:3: job has no executor: give it `docker`, `machine`, `macos` or `executor` [RH_CONFIG_EXECUTOR]',
-    '.circleci/config.yml:11:9: unknown step `frobnicate` (no command of that name is defined) [RH_CONFIG_UNKNOWN_STEP]',
+    '.circleci/config.yml:11:9: unknown step `frobnicate` (no built-in step or command of that name) [RH_CONFIG_UNKNOWN_STEP]',
     '.circleci/config.yml:12:33: `when` must be on_success, on_fail or always [RH_CONFIG_RUN]',
     '.circleci/config.yml:17:9: workflow `w` uses job `nope`, which is not defined in `jobs` [RH_CONFIG_JOB_NOT_FOUND]',
     '.circleci/config.yml:18:26: job `lint` requires `ghost`, which is not in workflow `w` [RH_CONFIG_REQUIRES_UNKNOWN]',
   ]);
 });
 
-test('requires cycles and duplicate job names are errors', (t) => {
-  const cyc = errors(`version: 2.1
+test('requires cycles and duplicate job names are errors', async (t) => {
+  const cyc = await errors(`version: 2.1
 jobs:
   a: {docker: [{image: x}], steps: [{run: x}]}
   b: {docker: [{image: x}], steps: [{run: x}]}
@@ -221,7 +221,7 @@ workflows:
 `);
   t.is(cyc.length, 1);
   t.regex(cyc[0], /:8:7: workflow `w` has a requires cycle: a -> b -> a \[RH_CONFIG_REQUIRES_CYCLE\]/);
-  const dup = errors(`version: 2.1
+  const dup = await errors(`version: 2.1
 jobs:
   a: {docker: [{image: x}], steps: [{run: x}]}
 workflows:
@@ -231,14 +231,14 @@ workflows:
   t.regex(dup[0], /job name `a` appears twice in workflow `w`; give one a `name:` \[RH_CONFIG_DUPLICATE_JOB\]/);
 });
 
-test('YAML problems: syntax errors with their line, anchors and merge keys, alias bombs bounded', (t) => {
+test('YAML problems: syntax errors with their line, anchors and merge keys, alias bombs bounded', async (t) => {
   t.regex(
-    errors('version: 2.1\njobs:\n  build: [\n')[0],
+    (await errors('version: 2.1\njobs:\n  build: [\n'))[0],
     /^\.circleci\/config\.yml:4:1: Flow sequence .* \[RH_CONFIG_YAML\]$/,
   );
-  t.regex(errors('version: 2.1\njobs:\n  a: 1\n  a: 2\n')[0], /:4:3: Map keys must be unique/);
+  t.regex((await errors('version: 2.1\njobs:\n  a: 1\n  a: 2\n'))[0], /:4:3: Map keys must be unique/);
   // Anchors under keys CircleCI ignores (`references:`, `defaults:` ...), merge keys, and anchors redefined later.
-  const anchors = ok(`version: 2.1
+  const anchors = await ok(`version: 2.1
 references:
   defaults: &defaults
     docker: [{image: x}]
@@ -263,33 +263,36 @@ workflows:
         .join(',')}]`,
     );
   const started = Date.now();
-  const r = compileConfig(bomb.join('\n'));
+  const r = await compileConfig(bomb.join('\n'));
   t.false(r.ok);
   t.true(Date.now() - started < 2000);
   if (!r.ok) t.regex(r.errors[0].message, /alias|Excessive/i);
-  const deep = compileConfig(`version: 2.1\njobs: ${'['.repeat(200)}${']'.repeat(200)}\n`);
+  const deep = await compileConfig(`version: 2.1\njobs: ${'['.repeat(200)}${']'.repeat(200)}\n`);
   t.false(deep.ok);
 });
 
-test('features this server does not run yet are clear errors, not silent', (t) => {
-  const list = errors(`version: 2.1
+test('an orb that cannot be resolved is named in the error; setup workflows are not run yet', async (t) => {
+  const list = await errors(`version: 2.1
 orbs:
   node: circleci/node@5
 jobs:
   build:
     docker: [{image: x}]
     steps:
+      - node/install-packages
       - save_cache: {key: k, paths: [x]}
 workflows:
-  w: {jobs: [build]}
+  w: {jobs: [build, node/test]}
 `);
   t.deepEqual(list, [
-    '.circleci/config.yml:2:1: `orbs` is not supported by this server yet [RH_CONFIG_UNSUPPORTED]',
-    '.circleci/config.yml:8:9: step `save_cache` is not supported by this server yet [RH_CONFIG_UNSUPPORTED]',
+    '.circleci/config.yml:3:9: orb circleci/node@5 cannot be resolved: no orb registry is available [RH_CONFIG_ORB_NOT_FOUND]',
+  ]);
+  t.deepEqual(await errors('version: 2.1\nsetup: true\njobs:\n  build: {docker: [{image: x}], steps: [checkout]}\n'), [
+    '.circleci/config.yml:2:1: setup workflows (`setup: true`) are not supported by this server yet [RH_CONFIG_UNSUPPORTED]',
   ]);
 });
 
-test('filters: regexes match whole names, strings match exactly; tags run only jobs with tag filters', (t) => {
+test('filters: regexes match whole names, strings match exactly; tags run only jobs with tag filters', async (t) => {
   t.true(patternMatches('/feature\\/.*/', 'feature/x'));
   t.false(patternMatches('/feature/', 'feature/x'), 'a regex must match the whole name');
   t.true(patternMatches('main', 'main'));
@@ -310,12 +313,12 @@ workflows:
       - b: {requires: [a]}
       - c: {filters: {branches: {ignore: main}}}
 `;
-  const names = (ctx: object) => ok(config, ctx).plan.workflows.flatMap((w) => w.jobs.map((j) => j.name));
-  t.deepEqual(names({ branch: 'main' }), ['a', 'b']);
-  t.deepEqual(names({ branch: 'release/1.0' }), ['a', 'b', 'c']);
-  t.deepEqual(names({ branch: 'dev' }), ['c']);
+  const names = async (ctx: object) => (await ok(config, ctx)).plan.workflows.flatMap((w) => w.jobs.map((j) => j.name));
+  t.deepEqual(await names({ branch: 'main' }), ['a', 'b']);
+  t.deepEqual(await names({ branch: 'release/1.0' }), ['a', 'b', 'c']);
+  t.deepEqual(await names({ branch: 'dev' }), ['c']);
   // b has no tag filter, so it does not run for tags, although it requires a.
-  t.deepEqual(names({ tag: 'v1' }), ['a']);
-  t.deepEqual(names({ tag: 'nightly' }), []);
-  t.regex(errors(config.replace('/^v.*/', '"/(/"'))[0], /invalid regular expression \/\(\//);
+  t.deepEqual(await names({ tag: 'v1' }), ['a']);
+  t.deepEqual(await names({ tag: 'nightly' }), []);
+  t.regex((await errors(config.replace('/^v.*/', '"/(/"')))[0], /invalid regular expression \/\(\//);
 });

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { compileConfig } from '../config/compile.js';
-import type { JobPlan, Plan } from '../config/types.js';
+import type { JobPlan, OrbSource, Plan } from '../config/types.js';
 import { formatConfigError } from '../config/types.js';
 import type { Bus } from '../shared/bus.js';
 import { badRequest, RoundhouseError } from '../shared/errors.js';
@@ -37,6 +37,8 @@ export class Conductor {
     readonly store: Store,
     readonly bus: Bus,
     readonly dataDir: string,
+    /** Where `orbs:` references resolve (the orb registry); none = configs with registry orbs fail to compile. */
+    readonly orbs?: OrbSource,
   ) {}
 
   repository(project: ProjectRow): Repository {
@@ -63,7 +65,22 @@ export class Conductor {
         message: `No configuration was found in ${CONFIG_PATH} at ${rev.revision.slice(0, 7)}.`,
       });
     } else {
-      const result = compileConfig(source, { branch, tag: req.tag }, CONFIG_PATH);
+      const result = await compileConfig(
+        source,
+        {
+          branch,
+          tag: req.tag,
+          orbs: this.orbs,
+          pipeline: {
+            revision: rev.revision,
+            gitUrl: project.repo_url,
+            projectType: project.vcs_type === 'bb' ? 'bitbucket' : 'github',
+            triggerSource: req.triggerType,
+            parameters: req.parameters,
+          },
+        },
+        CONFIG_PATH,
+      );
       if (result.ok) {
         plan = result.plan;
         compiled = result.compiled;

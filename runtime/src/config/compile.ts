@@ -1,9 +1,11 @@
 import { stringify } from 'yaml';
 import { type FilterSpec, filterAllows } from './filters.js';
+import { Expander, SKIP, UNUSED } from './expand.js';
 import { type Path, Source } from './source.js';
 import type {
   CompileResult,
   DockerImage,
+  OtherStepType,
   ExecutorPlan,
   JobPlan,
   PipelineContext,
@@ -18,6 +20,26 @@ type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => !!v && typeof v === 'object' && !Array.isArray(v);
 const NAME_RE = /^[A-Za-z][A-Za-z\s\d_-]*$/;
 const DEFAULT_NO_OUTPUT_TIMEOUT = 600;
+const OTHER_STEPS = [
+  'save_cache',
+  'restore_cache',
+  'store_artifacts',
+  'store_test_results',
+  'persist_to_workspace',
+  'attach_workspace',
+  'add_ssh_keys',
+  'setup_remote_docker',
+] as const;
+const STEP_TITLES: Record<OtherStepType, string> = {
+  save_cache: 'Saving cache',
+  restore_cache: 'Restoring cache',
+  store_artifacts: 'Uploading artifacts',
+  store_test_results: 'Uploading test results',
+  persist_to_workspace: 'Persisting to workspace',
+  attach_workspace: 'Attaching workspace',
+  add_ssh_keys: 'Install additional SSH keys',
+  setup_remote_docker: 'Setup a remote Docker engine',
+};
 
 /** Parses a CircleCI duration ("10m", "1h", "30s", "20") into seconds. */
 export function parseDuration(v: unknown): number | undefined {
@@ -29,15 +51,41 @@ export function parseDuration(v: unknown): number | undefined {
 const scalarString = (v: unknown) => (v === null || v === undefined ? '' : String(v));
 
 /**
- * Compiles a `.circleci/config.yml` into the plan the conductor runs.
- * Pure: it reads nothing but its arguments.
+ * Compiles a `.circleci/config.yml` into the plan the conductor runs. Reads nothing but its
+ * arguments; registry orbs come through `ctx.orbs`.
  */
-export function compileConfig(text: string, ctx: PipelineContext = {}, file = '.circleci/config.yml'): CompileResult {
+export async function compileConfig(
+  text: string,
+  ctx: PipelineContext = {},
+  file = '.circleci/config.yml',
+): Promise<CompileResult> {
   const src = new Source(file, text);
   if (src.errors.length) return { ok: false, errors: src.errors };
-  const c = new Compiler(src, ctx);
-  const plan = c.run();
-  if (src.errors.length || !plan) return { ok: false, errors: src.errors };
+  const root = src.value;
+  if (!isObj(root)) {
+    src.error([], 'RH_CONFIG_NOT_A_MAP', 'config must be a YAML map with at least `version` and `jobs`');
+    return { ok: false, errors: src.errors };
+  }
+  const version = String(root.version ?? '');
+  let expanded: Obj = root;
+  let dropped = new Set<string>();
+  if (version === '2.1') {
+    const expander = new Expander(ctx.orbs, { ...ctx.pipeline, branch: ctx.branch, tag: ctx.tag });
+    expanded = await expander.expand(root);
+    for (const e of expander.errors) src.error(e.path, e.code, e.message, e.key);
+    dropped = expander.dropped;
+  } else {
+    for (const k of ['orbs', 'commands', 'parameters'] as const) {
+      if (root[k] !== undefined) src.error([k], 'RH_CONFIG_NEEDS_21', `\`${k}\` needs version 2.1`, true);
+    }
+  }
+  const c = new Compiler(src, ctx, dropped);
+  const plan = c.run(root, expanded);
+  if (src.errors.length || !plan) {
+    // In the order of the file, as a reader goes through it.
+    const errors = [...src.errors].sort((a, b) => a.line - b.line || a.column - b.column);
+    return { ok: false, errors };
+  }
   return { ok: true, plan, compiled: toCompiledYaml(plan) };
 }
 
@@ -47,19 +95,17 @@ class Compiler {
   constructor(
     readonly src: Source,
     readonly ctx: PipelineContext,
+    /** Workflow jobs left out because their orb is missing (reported once, as the orb). */
+    readonly dropped: Set<string>,
   ) {}
 
   err(path: Path, code: string, message: string, key = false) {
     this.src.error(path, code, message, key);
   }
 
-  run(): Plan | undefined {
-    const root = this.src.value;
-    if (!isObj(root)) {
-      this.err([], 'RH_CONFIG_NOT_A_MAP', 'config must be a YAML map with at least `version` and `jobs`');
-      return undefined;
-    }
-    const version = root.version;
+  /** Checks the source config's top level and compiles the (expanded) config into a plan. */
+  run(source: Obj, root: Obj): Plan | undefined {
+    const version = source.version;
     if (version === undefined) this.err([], 'RH_CONFIG_VERSION_MISSING', 'config has no `version` (use 2.1)');
     else if (!['2', '2.0', '2.1'].includes(String(version))) {
       this.err(
@@ -70,15 +116,29 @@ class Compiler {
     } else this.#version = String(version) === '2' ? '2.0' : String(version);
     // Other top-level keys are allowed and ignored, as CircleCI does: configs keep YAML anchors
     // under keys such as `references:`, `defaults:` or `aliases:`.
-    for (const k of ['orbs', 'commands', 'parameters', 'setup'] as const) {
-      if (root[k] !== undefined) {
-        this.err([k], 'RH_CONFIG_UNSUPPORTED', `\`${k}\` is not supported by this server yet`, true);
-      }
+    if (source.setup !== undefined && source.setup !== false) {
+      this.err(
+        ['setup'],
+        'RH_CONFIG_UNSUPPORTED',
+        'setup workflows (`setup: true`) are not supported by this server yet',
+        true,
+      );
     }
-    if (root.executors !== undefined) {
+    if (source.executors !== undefined) {
       if (this.#version !== '2.1') this.err(['executors'], 'RH_CONFIG_NEEDS_21', '`executors` needs version 2.1', true);
-      if (isObj(root.executors)) this.#executors = root.executors;
+      if (isObj(source.executors)) this.#executors = root === source ? source.executors : {};
       else this.err(['executors'], 'RH_CONFIG_TYPE', '`executors` must be a map of executor definitions');
+    }
+    if (isObj(source.jobs)) {
+      for (const name of Object.keys(source.jobs)) {
+        if (!NAME_RE.test(name))
+          this.err(
+            ['jobs', name],
+            'RH_CONFIG_NAME',
+            `job name \`${name}\` must start with a letter and use letters, digits, spaces, _ or -`,
+            true,
+          );
+      }
     }
     const jobs: Record<string, JobPlan> = {};
     if (!isObj(root.jobs)) {
@@ -89,6 +149,8 @@ class Compiler {
         if (job) jobs[name] = job;
       }
     }
+    // Jobs no workflow runs are checked too, as CircleCI does, but not planned.
+    if (isObj(root[UNUSED])) for (const [name, def] of Object.entries(root[UNUSED] as Obj)) this.job(name, def);
     const workflows = this.workflows(root.workflows, isObj(root.jobs) ? root.jobs : {});
     return { version: this.#version, jobs, workflows };
   }
@@ -131,13 +193,6 @@ class Compiler {
           `executor \`${name}\` is not defined in \`executors\``,
         );
         return undefined;
-      }
-      if (isObj(ref) && Object.keys(ref).some((k) => k !== 'name')) {
-        this.err(
-          [...path, 'executor'],
-          'RH_CONFIG_UNSUPPORTED',
-          'executor parameters are not supported by this server yet',
-        );
       }
       // Job keys override the executor's wholesale; environment maps merge (job wins).
       base = { ...found, ...Object.fromEntries(Object.entries(def).filter(([k]) => k !== 'executor')) };
@@ -193,13 +248,6 @@ class Compiler {
 
   job(name: string, def: unknown): JobPlan | undefined {
     const path = ['jobs', name];
-    if (!NAME_RE.test(name))
-      this.err(
-        path,
-        'RH_CONFIG_NAME',
-        `job name \`${name}\` must start with a letter and use letters, digits, spaces, _ or -`,
-        true,
-      );
     if (!isObj(def)) {
       this.err(path, 'RH_CONFIG_TYPE', `job \`${name}\` must be a map`);
       return undefined;
@@ -225,13 +273,6 @@ class Compiler {
       if (!known.includes(k))
         this.err([...path, k], 'RH_CONFIG_UNKNOWN_KEY', `unknown key \`${k}\` in job \`${name}\``, true);
     }
-    if (def.parameters !== undefined)
-      this.err(
-        [...path, 'parameters'],
-        'RH_CONFIG_UNSUPPORTED',
-        'job parameters are not supported by this server yet',
-        true,
-      );
     const executor = this.executor(path, def);
     const base =
       def.executor !== undefined &&
@@ -275,7 +316,7 @@ class Compiler {
   step(path: Path, s: unknown): StepPlan | undefined {
     if (typeof s === 'string') {
       if (s === 'checkout') return { type: 'checkout', name: 'Checkout code', when: 'on_success' };
-      return this.unsupportedStep(path, s);
+      return this.otherStep(path, s, undefined);
     }
     if (!isObj(s) || Object.keys(s).length !== 1) {
       this.err(
@@ -286,6 +327,7 @@ class Compiler {
       return undefined;
     }
     const [type, body] = Object.entries(s)[0];
+    if (type === SKIP) return undefined;
     const p = [...path, type];
     if (type === 'checkout') {
       const b = isObj(body) ? body : {};
@@ -352,26 +394,18 @@ class Compiler {
         when,
       };
     }
-    return this.unsupportedStep(path, type);
+    return this.otherStep(path, type, body);
   }
 
-  unsupportedStep(path: Path, type: string): undefined {
-    const later = [
-      'save_cache',
-      'restore_cache',
-      'store_artifacts',
-      'store_test_results',
-      'persist_to_workspace',
-      'attach_workspace',
-      'add_ssh_keys',
-      'setup_remote_docker',
-      'when',
-      'unless',
-    ];
-    if (later.includes(type))
-      this.err(path, 'RH_CONFIG_UNSUPPORTED', `step \`${type}\` is not supported by this server yet`);
-    else this.err(path, 'RH_CONFIG_UNKNOWN_STEP', `unknown step \`${type}\` (no command of that name is defined)`);
-    return undefined;
+  /** Steps the executor runs from their arguments (caches, workspaces, artifacts, …). */
+  otherStep(path: Path, type: string, body: unknown): StepPlan | undefined {
+    if (!(OTHER_STEPS as readonly string[]).includes(type)) {
+      this.err(path, 'RH_CONFIG_UNKNOWN_STEP', `unknown step \`${type}\` (no built-in step or command of that name)`);
+      return undefined;
+    }
+    const args = isObj(body) ? body : {};
+    const name = args.name === undefined ? STEP_TITLES[type as OtherStepType] : String(args.name);
+    return { type: type as OtherStepType, name, args, when: 'on_success' };
   }
 
   filter(path: Path, v: unknown): FilterSpec | undefined {
@@ -421,11 +455,11 @@ class Compiler {
       for (const k of Object.keys(wdef)) {
         if (!['jobs', 'triggers', 'when', 'unless', 'max_auto_reruns'].includes(k))
           this.err([...path, k], 'RH_CONFIG_UNKNOWN_KEY', `unknown key \`${k}\` in workflow \`${wname}\``, true);
-        else if (k !== 'jobs')
+        else if (k === 'triggers')
           this.err(
             [...path, k],
             'RH_CONFIG_UNSUPPORTED',
-            `workflow \`${k}\` is not supported by this server yet`,
+            'scheduled workflow `triggers` are not supported by this server yet',
             true,
           );
       }
@@ -463,14 +497,8 @@ class Compiler {
           this.err([...op, 'type'], 'RH_CONFIG_UNSUPPORTED', 'approval jobs are not supported by this server yet');
         for (const k of Object.keys(opts)) {
           if (!['requires', 'context', 'filters', 'name', 'type', 'matrix', 'pre-steps', 'post-steps'].includes(k)) {
-            this.err(
-              [...op, k],
-              'RH_CONFIG_UNKNOWN_KEY',
-              `unknown key \`${k}\` for job \`${key}\` (job parameters are not supported by this server yet)`,
-              true,
-            );
-          } else if (['matrix', 'pre-steps', 'post-steps'].includes(k))
-            this.err([...op, k], 'RH_CONFIG_UNSUPPORTED', `\`${k}\` is not supported by this server yet`, true);
+            this.err([...op, k], 'RH_CONFIG_UNKNOWN_KEY', `unexpected argument \`${k}\` for job \`${key}\``, true);
+          }
         }
         const list = (x: unknown) => (x === undefined ? [] : (Array.isArray(x) ? x : [x]).map(String));
         const filters = isObj(opts.filters) ? opts.filters : {};
@@ -497,7 +525,7 @@ class Compiler {
       }
       for (const j of jobs) {
         for (const r of j.requires) {
-          if (!names.has(r))
+          if (!names.has(r) && !this.dropped.has(r))
             this.err(
               [...j.path, 'requires'],
               'RH_CONFIG_REQUIRES_UNKNOWN',
@@ -595,20 +623,22 @@ export function toCompiledYaml(plan: Plan): string {
           ? s.path
             ? { checkout: { path: s.path } }
             : 'checkout'
-          : {
-              run: {
-                name: s.name,
-                command: s.command,
-                ...(Object.keys(s.environment).length ? { environment: s.environment } : {}),
-                ...(s.working_directory ? { working_directory: s.working_directory } : {}),
-                ...(s.shell ? { shell: s.shell } : {}),
-                ...(s.background ? { background: true } : {}),
-                ...(s.no_output_timeout !== DEFAULT_NO_OUTPUT_TIMEOUT
-                  ? { no_output_timeout: `${s.no_output_timeout}s` }
-                  : {}),
-                ...(s.when !== 'on_success' ? { when: s.when } : {}),
+          : s.type !== 'run'
+            ? { [s.type]: s.args }
+            : {
+                run: {
+                  name: s.name,
+                  command: s.command,
+                  ...(Object.keys(s.environment).length ? { environment: s.environment } : {}),
+                  ...(s.working_directory ? { working_directory: s.working_directory } : {}),
+                  ...(s.shell ? { shell: s.shell } : {}),
+                  ...(s.background ? { background: true } : {}),
+                  ...(s.no_output_timeout !== DEFAULT_NO_OUTPUT_TIMEOUT
+                    ? { no_output_timeout: `${s.no_output_timeout}s` }
+                    : {}),
+                  ...(s.when !== 'on_success' ? { when: s.when } : {}),
+                },
               },
-            },
       ),
     };
   }

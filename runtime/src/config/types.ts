@@ -39,7 +39,25 @@ export interface CheckoutStep {
   readonly when: StepWhen;
 }
 
-export type StepPlan = RunStep | CheckoutStep;
+export type OtherStepType =
+  | 'save_cache'
+  | 'restore_cache'
+  | 'store_artifacts'
+  | 'store_test_results'
+  | 'persist_to_workspace'
+  | 'attach_workspace'
+  | 'add_ssh_keys'
+  | 'setup_remote_docker';
+
+/** A built-in step the executor runs from its arguments (`{{ }}` cache-key templates stay as written). */
+export interface OtherStep {
+  readonly type: OtherStepType;
+  readonly name: string;
+  readonly args: Record<string, unknown>;
+  readonly when: StepWhen;
+}
+
+export type StepPlan = RunStep | CheckoutStep | OtherStep;
 
 export interface JobPlan {
   readonly executor: ExecutorPlan;
@@ -80,10 +98,31 @@ export interface ConfigError {
   readonly column: number;
 }
 
+/** Where registry orbs come from: the server's registry, or an offline bundle. */
+export interface OrbSource {
+  /** The packed orb YAML for `ns/name@version` (version: exact, x.y, x or volatile), or undefined. */
+  resolve(ref: string): Promise<{ ref: string; yaml: string } | undefined>;
+}
+
+/** `<< pipeline.* >>` values. */
+export interface PipelineValues {
+  readonly id?: string;
+  readonly number?: number;
+  readonly branch?: string;
+  readonly tag?: string;
+  readonly revision?: string;
+  readonly gitUrl?: string;
+  readonly projectType?: string;
+  readonly triggerSource?: string;
+  readonly parameters?: Record<string, unknown>;
+}
+
 /** What the pipeline knows when the config is compiled. */
 export interface PipelineContext {
   readonly branch?: string;
   readonly tag?: string;
+  readonly pipeline?: PipelineValues;
+  readonly orbs?: OrbSource;
 }
 
 export type CompileResult =
