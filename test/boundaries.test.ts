@@ -15,6 +15,7 @@ const MAY_IMPORT: Record<string, { folders: string[]; packages: string[] }> = {
   protocol: { folders: ['config'], packages: [] },
   store: { folders: ['shared'], packages: ['better-sqlite3', 'pg'] },
   vcs: { folders: ['shared'], packages: [] },
+  orbs: { folders: ['config', 'shared'], packages: ['yaml'] },
   conductor: { folders: ['config', 'store', 'vcs', 'shared'], packages: [] },
   dispatcher: { folders: ['conductor', 'protocol', 'store', 'shared'], packages: [] },
   output: { folders: ['protocol', 'store', 'shared'], packages: [] },

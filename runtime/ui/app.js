@@ -222,7 +222,11 @@ async function pipelinePage(slug, number, focus, gen) {
                 const inner = `<strong>${esc(j.name)}</strong><br>${badge(j.status)} ${j.job_number ? `<span class="muted">#${j.job_number}</span>` : ''}`;
                 return j.job_number
                   ? `<a data-nav class="job ${esc(j.status)}" href="/pipelines/${esc(slug)}/${number}/workflows/${w.id}/jobs/${j.job_number}">${inner}</a>`
-                  : `<div class="job ${esc(j.status)}">${inner}</div>`;
+                  : `<div class="job ${esc(j.status)}">${inner}${
+                      j.type === 'approval' && j.status === 'on_hold'
+                        ? `<br><button data-act="approve" data-id="${w.id}" data-request="${esc(j.approval_request_id)}">Approve</button>`
+                        : ''
+                    }</div>`;
               })
               .join('')}</div>`,
         )
@@ -242,6 +246,8 @@ async function pipelinePage(slug, number, focus, gen) {
       b.disabled = true;
       try {
         if (b.dataset.act === 'cancel') await api('POST', `/api/v2/workflow/${b.dataset.id}/cancel`);
+        else if (b.dataset.act === 'approve')
+          await api('POST', `/api/v2/workflow/${b.dataset.id}/approve/${b.dataset.request}`);
         else
           await api(
             'POST',

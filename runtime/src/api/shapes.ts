@@ -56,5 +56,9 @@ export function workflowJobJson(j: JobRow, project: ProjectRow, originalNumber?:
     status: j.status,
     type: j.type,
     stopped_at: j.stopped_at,
+    ...(j.type === 'approval' ? { approval_request_id: j.id } : {}),
+    ...(j.type === 'approval' && j.claimed_by?.startsWith('approved:')
+      ? { approved_by: j.claimed_by.slice('approved:'.length) }
+      : {}),
   };
 }

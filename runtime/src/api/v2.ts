@@ -159,6 +159,12 @@ export async function v2Routes(app: FastifyInstance, deps: ApiDeps) {
     }
     return { items, next_page_token: null };
   });
+  app.post<{ Params: { id: string; request: string } }>('/workflow/:id/approve/:request', async (req, reply) => {
+    const { w } = await workflowById(req.params.id);
+    await conductor.approve(w.id, req.params.request, req.user!.login);
+    reply.code(202);
+    return { message: 'Accepted.' };
+  });
   app.post<{ Params: { id: string } }>('/workflow/:id/cancel', async (req, reply) => {
     const { w } = await workflowById(req.params.id);
     await conductor.cancelWorkflow(w.id, req.user!.login);

@@ -156,12 +156,14 @@ export class Conductor {
           : blockedJobNext(JSON.parse(j.requires).map((id: string) => byId.get(id)?.status ?? 'not_run'));
         if (next === 'blocked') continue;
         const fields: Partial<JobRow> =
-          next === 'queued'
-            ? { status: 'queued', number: await s.nextCounter(wf.project_id, 'job_counter'), queued_at: now() }
-            : { status: 'not_run', stopped_at: null };
+          next !== 'queued'
+            ? { status: 'not_run', stopped_at: null }
+            : j.type === 'approval'
+              ? { status: 'on_hold', started_at: now() }
+              : { status: 'queued', number: await s.nextCounter(wf.project_id, 'job_counter'), queued_at: now() };
         await s.updateJob(j.id, fields);
         byId.set(j.id, { ...j, ...fields });
-        if (next === 'queued') queued.push(j.id);
+        if (next === 'queued' && j.type !== 'approval') queued.push(j.id);
         changed = true;
       }
     }
@@ -226,17 +228,46 @@ export class Conductor {
     await this.store.tx(async (s) => {
       await s.updateWorkflow(workflowId, { canceled_by: actor });
       for (const j of await s.jobsOfWorkflow(workflowId)) {
-        if (j.status === 'running' || j.status === 'queued') {
+        if (j.status === 'running' || j.status === 'queued' || j.status === 'on_hold') {
           await s.updateJob(
             j.id,
             { status: 'canceled', canceled_by: actor, cancel_requested: 1, stopped_at: now(), lease_until: null },
-            ['running', 'queued'],
+            ['running', 'queued', 'on_hold'],
           );
         }
       }
       await this.#advance(s, workflowId, queued);
     });
     this.#announce(queued, wf.pipeline_id, workflowId);
+  }
+
+  /** Approves a job on hold (an approval job): it succeeds, and what required it moves on. */
+  async approve(workflowId: string, jobId: string, actor: string): Promise<void> {
+    const job = await this.store.job(jobId);
+    if (!job || job.workflow_id !== workflowId || job.type !== 'approval')
+      throw new RoundhouseError('RH_NOT_FOUND', 'Approval request');
+    if (job.status !== 'on_hold')
+      throw new RoundhouseError('RH_CONFLICT', `Job ${job.name} is ${job.status}, not on hold.`);
+    const queued: string[] = [];
+    await this.store.tx(async (s) => {
+      const messages = [
+        ...JSON.parse(job.messages),
+        { type: 'info', message: `Approved by ${actor}.`, reason: 'approved' },
+      ];
+      await s.updateJob(
+        jobId,
+        {
+          status: 'success',
+          stopped_at: now(),
+          canceled_by: null,
+          messages: JSON.stringify(messages),
+          claimed_by: `approved:${actor}`,
+        },
+        ['on_hold'],
+      );
+      await this.#advance(s, workflowId, queued);
+    });
+    this.#announce(queued, job.pipeline_id, workflowId, jobId);
   }
 
   /**

@@ -1,5 +1,5 @@
 /** Job and workflow statuses exactly as the CircleCI API v2 spells them. */
-export const JOB_ACTIVE = ['blocked', 'queued', 'running'] as const;
+export const JOB_ACTIVE = ['blocked', 'queued', 'running', 'on_hold'] as const;
 export const JOB_FAILED = ['failed', 'infrastructure_fail', 'timedout'] as const;
 export const JOB_TERMINAL = [
   'success',
@@ -29,7 +29,12 @@ export function workflowStatus(jobStatuses: string[], canceled: boolean): { stat
   const active = jobStatuses.some((s) => has(JOB_ACTIVE, s));
   const failed = jobStatuses.some((s) => has(JOB_FAILED, s));
   if (canceled) return { status: 'canceled', done: !jobStatuses.some((s) => s === 'running') };
-  if (active) return { status: failed ? 'failing' : 'running', done: false };
+  if (active) {
+    if (failed) return { status: 'failing', done: false };
+    // Waiting only on approvals (and what comes after them): on hold.
+    const moving = jobStatuses.some((s) => s === 'queued' || s === 'running');
+    return { status: !moving && jobStatuses.includes('on_hold') ? 'on_hold' : 'running', done: false };
+  }
   if (failed) return { status: 'failed', done: true };
   if (jobStatuses.some((s) => s === 'unauthorized')) return { status: 'unauthorized', done: true };
   if (jobStatuses.some((s) => s === 'canceled')) return { status: 'canceled', done: true };

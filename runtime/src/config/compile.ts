@@ -6,6 +6,7 @@ import type {
   CompileResult,
   DockerImage,
   OtherStepType,
+  ScheduleTrigger,
   ExecutorPlan,
   JobPlan,
   PipelineContext,
@@ -91,6 +92,7 @@ export async function compileConfig(
 
 class Compiler {
   #version = '2.1';
+  readonly schedules: ScheduleTrigger[] = [];
   #executors: Obj = {};
   constructor(
     readonly src: Source,
@@ -152,7 +154,7 @@ class Compiler {
     // Jobs no workflow runs are checked too, as CircleCI does, but not planned.
     if (isObj(root[UNUSED])) for (const [name, def] of Object.entries(root[UNUSED] as Obj)) this.job(name, def);
     const workflows = this.workflows(root.workflows, isObj(root.jobs) ? root.jobs : {});
-    return { version: this.#version, jobs, workflows };
+    return { version: this.#version, jobs, workflows, schedules: this.schedules };
   }
 
   env(path: Path, v: unknown): Record<string, string> {
@@ -168,6 +170,7 @@ class Compiler {
       }
       return out;
     }
+    if (typeof v === 'string' && v.includes('=')) return { [v.slice(0, v.indexOf('='))]: v.slice(v.indexOf('=') + 1) };
     if (!isObj(v)) {
       this.err(path, 'RH_CONFIG_TYPE', '`environment` must be a map of NAME: value');
       return {};
@@ -455,13 +458,30 @@ class Compiler {
       for (const k of Object.keys(wdef)) {
         if (!['jobs', 'triggers', 'when', 'unless', 'max_auto_reruns'].includes(k))
           this.err([...path, k], 'RH_CONFIG_UNKNOWN_KEY', `unknown key \`${k}\` in workflow \`${wname}\``, true);
-        else if (k === 'triggers')
-          this.err(
-            [...path, k],
-            'RH_CONFIG_UNSUPPORTED',
-            'scheduled workflow `triggers` are not supported by this server yet',
-            true,
-          );
+      }
+      // A workflow with schedule triggers runs on its schedule only, never on a push or API trigger.
+      if (wdef.triggers !== undefined) {
+        const triggers = Array.isArray(wdef.triggers) ? wdef.triggers : [];
+        if (!Array.isArray(wdef.triggers) || triggers.length === 0)
+          this.err([...path, 'triggers'], 'RH_CONFIG_TYPE', '`triggers` must be a list of `schedule` entries');
+        for (const [i, tr] of triggers.entries()) {
+          const sch = isObj(tr) && isObj(tr.schedule) ? tr.schedule : undefined;
+          if (!sch || typeof sch.cron !== 'string' || sch.cron.trim().split(/\s+/).length !== 5) {
+            this.err(
+              [...path, 'triggers', i],
+              'RH_CONFIG_TRIGGER',
+              'a trigger is `schedule: {cron: "<5 cron fields>", filters: {branches: …}}`',
+            );
+            continue;
+          }
+          const filters = isObj(sch.filters) ? sch.filters : {};
+          this.schedules.push({
+            workflow: wname,
+            cron: sch.cron.trim(),
+            branches: this.filter([...path, 'triggers', i, 'schedule', 'filters', 'branches'], filters.branches),
+          });
+        }
+        continue;
       }
       if (!Array.isArray(wdef.jobs) || wdef.jobs.length === 0) {
         this.err(path, 'RH_CONFIG_TYPE', `workflow \`${wname}\` needs a list of \`jobs\``);
@@ -493,8 +513,6 @@ class Compiler {
           );
           continue;
         }
-        if (type === 'approval')
-          this.err([...op, 'type'], 'RH_CONFIG_UNSUPPORTED', 'approval jobs are not supported by this server yet');
         for (const k of Object.keys(opts)) {
           if (!['requires', 'context', 'filters', 'name', 'type', 'matrix', 'pre-steps', 'post-steps'].includes(k)) {
             this.err([...op, k], 'RH_CONFIG_UNKNOWN_KEY', `unexpected argument \`${k}\` for job \`${key}\``, true);

@@ -94,6 +94,7 @@ export class Expander {
       trigger_source: p.triggerSource ?? 'api',
       project: { git_url: p.gitUrl ?? '', type: p.projectType ?? 'github' },
       git: { branch: p.branch ?? '', tag: p.tag ?? '', revision: p.revision ?? '', base_revision: p.revision ?? '' },
+      schedule: { name: '', id: '' },
       ...(inOrb ? {} : { parameters: p.parameters ?? {} }),
     };
   }
@@ -428,6 +429,8 @@ export class Expander {
           const body = this.#job(ref, args, { pre: opts['pre-steps'], post: opts['post-steps'] }, scope, op, combo);
           if (body === MISSING) {
             this.dropped.add(name);
+            if (combo)
+              this.dropped.add(isObj(opts.matrix) && typeof opts.matrix.alias === 'string' ? opts.matrix.alias : ref);
             continue;
           }
           if (!body) continue;

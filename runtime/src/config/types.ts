@@ -83,10 +83,18 @@ export interface WorkflowPlan {
   readonly jobs: WorkflowJobPlan[];
 }
 
+/** A workflow's `schedule` trigger: it runs on this cron schedule only, not on pushes. */
+export interface ScheduleTrigger {
+  readonly workflow: string;
+  readonly cron: string;
+  readonly branches?: { only?: string[]; ignore?: string[] };
+}
+
 export interface Plan {
   readonly version: string;
   readonly jobs: Record<string, JobPlan>;
   readonly workflows: WorkflowPlan[];
+  readonly schedules?: ScheduleTrigger[];
 }
 
 export interface ConfigError {
