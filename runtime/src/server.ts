@@ -9,6 +9,7 @@ import { DEMO_SLUG, ensureDemoRepo } from './demo.js';
 import { Dispatcher } from './dispatcher/dispatcher.js';
 import { ExecutorAgent } from './executor/agent.js';
 import { chooseSandbox, type SandboxKind } from './executor/sandbox.js';
+import { OrbRegistry } from './orbs/registry.js';
 import { OutputService } from './output/output.js';
 import { Bus } from './shared/bus.js';
 import type { Settings } from './shared/settings.js';
@@ -73,7 +74,8 @@ export async function startServer(
       );
     }
     const bus = new Bus();
-    const conductor = new Conductor(store, bus, settings.dataDir);
+    const orbs = new OrbRegistry(store);
+    const conductor = new Conductor(store, bus, settings.dataDir, orbs);
     const dispatcher = new Dispatcher(store, bus, secret, settings.publicUrl);
     const output = new OutputService(store, bus);
     const deps = {
@@ -86,6 +88,7 @@ export async function startServer(
       publicUrl: settings.publicUrl,
       urlSecret: secret,
       notices,
+      orbs,
     };
     app = await buildApp(deps);
     await app.listen({ port: settings.port, host: settings.host });

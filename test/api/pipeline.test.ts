@@ -457,3 +457,42 @@ test('trigger bodies are JSON whatever the content type; an empty body triggers 
   t.is(bad.status, 400);
   t.deepEqual(await bad.json(), { message: 'Body is not valid JSON.' });
 });
+
+test('an approval job holds the workflow (on_hold) until approved; then its dependents run', async (t) => {
+  const { slug } = await project(`version: 2.1
+jobs:
+  build: {docker: [{image: x}], steps: [{run: echo build}]}
+  deploy: {docker: [{image: x}], steps: [{run: echo deploy}]}
+workflows:
+  w:
+    jobs:
+      - build
+      - hold: {type: approval, requires: [build]}
+      - deploy: {requires: [hold]}
+`);
+  const p = await server.trigger(slug);
+  const wfId = await server.waitFor(
+    async () => (await server.api('GET', `/api/v2/pipeline/${p.id}/workflow`)).body.items[0]?.id,
+    'workflow',
+  );
+  const w = await server.waitFor(async () => {
+    const wf = (await server.api('GET', `/api/v2/workflow/${wfId}`)).body;
+    return wf.status === 'on_hold' && wf;
+  }, 'workflow on hold');
+  t.is(w.status, 'on_hold');
+  const jobs = (await server.api('GET', `/api/v2/workflow/${wfId}/job`)).body.items;
+  const hold = jobs.find((j: { name: string }) => j.name === 'hold');
+  t.like(hold, { type: 'approval', status: 'on_hold', approval_request_id: hold.id });
+  t.is(hold.job_number, undefined);
+  t.is(jobs.find((j: { name: string }) => j.name === 'deploy').status, 'blocked');
+  t.is((await server.api('POST', `/api/v2/workflow/${wfId}/approve/00000000-0000-0000-0000-000000000000`)).status, 404);
+  const r = await server.api('POST', `/api/v2/workflow/${wfId}/approve/${hold.approval_request_id}`);
+  t.is(r.status, 202);
+  const [done] = await server.waitForPipeline(p.id);
+  t.is(done.status, 'success');
+  const after = Object.fromEntries(done.jobs.map((j) => [j.name, j]));
+  t.is(after.hold.status, 'success');
+  t.is((after.hold as unknown as { approved_by: string }).approved_by, 'admin');
+  t.is(after.deploy.status, 'success');
+  t.is((await server.api('POST', `/api/v2/workflow/${wfId}/approve/${hold.approval_request_id}`)).status, 409);
+});

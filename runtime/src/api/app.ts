@@ -4,6 +4,7 @@ import { adminRoutes } from './admin.js';
 import type { ApiDeps } from './context.js';
 import { EXECUTOR_API } from '../protocol/executor.js';
 import { executorRoutes } from './executor-routes.js';
+import { orbRoutes } from './orbs.js';
 import { uiRoutes } from './ui.js';
 import { v2Routes } from './v2.js';
 import { v11Routes } from './v11.js';
@@ -63,6 +64,10 @@ export async function buildApp(
   await app.register((a) => adminRoutes(a, deps), { prefix: '/api/admin' });
   await app.register((a) => executorRoutes(a, deps), { prefix: EXECUTOR_API });
   await app.register((a) => uiRoutes(a, deps));
+  if (deps.orbs) {
+    const withOrbs = { ...deps, orbs: deps.orbs };
+    await app.register((a) => orbRoutes(a, withOrbs));
+  }
   app.get('/healthz', async () => ({ status: 'ok' }));
   return app;
 }

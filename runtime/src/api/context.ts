@@ -1,5 +1,6 @@
 import type { Conductor } from '../conductor/conductor.js';
 import type { Dispatcher } from '../dispatcher/dispatcher.js';
+import type { OrbRegistry } from '../orbs/registry.js';
 import type { OutputService } from '../output/output.js';
 import type { Bus } from '../shared/bus.js';
 import { notFound } from '../shared/errors.js';
@@ -19,6 +20,8 @@ export interface ApiDeps {
   readonly urlSecret: string;
   /** Extra facts shown on the UI (e.g. the sandbox mode). */
   readonly notices: string[];
+  /** The private orb registry. */
+  readonly orbs?: OrbRegistry;
 }
 
 const VCS_ALIASES: Record<string, string> = { gh: 'gh', github: 'gh', bb: 'bb', bitbucket: 'bb', circleci: 'circleci' };

@@ -104,7 +104,7 @@ export async function v11Routes(app: FastifyInstance, deps: ApiDeps) {
         parallel: job.parallelism,
         platform: '2.0',
         job_name: job.name,
-        picard: { executor: spec.plan.executor.type, resource_class: { class: spec.plan.executor.resource_class } },
+        picard: { executor: spec.plan?.executor.type, resource_class: { class: spec.plan?.executor.resource_class } },
         workflows: {
           job_name: job.name,
           job_id: job.id,

@@ -222,7 +222,10 @@ export async function v2Routes(app: FastifyInstance, deps: ApiDeps) {
       started_at: job.started_at,
       latest_workflow: { id: job.workflow_id, name: w?.name ?? '' },
       name: job.name,
-      executor: { type: spec.plan.executor.type, resource_class: spec.plan.executor.resource_class },
+      executor: {
+        type: spec.plan?.executor.type ?? job.type,
+        resource_class: spec.plan?.executor.resource_class ?? '',
+      },
       parallelism: job.parallelism,
       status: job.status,
       number: Number(job.number),

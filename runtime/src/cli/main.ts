@@ -9,6 +9,14 @@ Usage:
   roundhouse project add <vcs>/<org>/<repo> --repo <git url or path> [--default-branch B]
   roundhouse project list
   roundhouse pipeline trigger <vcs>/<org>/<repo> [--branch B | --tag T] [--parameters JSON]
+  roundhouse config validate [file]                   check a config as the server compiles it
+  roundhouse config process [file] [--pipeline-parameters JSON] [--branch B | --tag T]
+                                                      print the compiled (version 2) config
+      orbs resolve from --orbs <bundle dir>, else from the server named by --host/--token
+  roundhouse orb pack <src-dir>                       print the packed orb (with <<include(file)>> resolved)
+  roundhouse orb publish <file-or-dir> <ns>/<orb>@<version>   (admin token; versions are immutable)
+  roundhouse orb import --from <bundle dir>           publish every orb of an offline bundle (admin token)
+  roundhouse orb list | roundhouse orb info <ns>/<orb>[@<version>]
 
 Commands that talk to a server take --host (default $ROUNDHOUSE_HOST, else http://127.0.0.1:3000)
 and --token (default $ROUNDHOUSE_TOKEN), as the CircleCI CLI does.
@@ -23,6 +31,9 @@ const CLIENT_OPTIONS = {
   branch: { type: 'string' },
   tag: { type: 'string' },
   parameters: { type: 'string' },
+  orbs: { type: 'string' },
+  from: { type: 'string' },
+  'pipeline-parameters': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -54,6 +65,14 @@ export async function main(argv: string[]): Promise<number> {
     allowPositionals: true,
     strict: true,
   });
+  if (command === 'config' && (sub === 'validate' || sub === 'process')) {
+    const { configCommand } = await import('./config-command.js');
+    return configCommand(sub, positionals[0], values);
+  }
+  if (command === 'orb') {
+    const { orbCommand } = await import('./orb-command.js');
+    return orbCommand(sub, positionals, values, () => client(values));
+  }
   if (command === 'project' && sub === 'add') {
     const [slug] = positionals;
     if (!slug || !values.repo)

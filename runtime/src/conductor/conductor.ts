@@ -21,7 +21,8 @@ export interface TriggerRequest {
 
 /** Job spec kept on the job row: what the executor needs beyond the pipeline's facts. */
 export interface StoredJobSpec {
-  readonly plan: JobPlan;
+  /** Absent for approval jobs, which run nothing. */
+  readonly plan?: JobPlan;
   /** Name of the job definition (CIRCLE_JOB is the workflow name of the job). */
   readonly definition: string;
   readonly contexts: string[];
@@ -127,7 +128,7 @@ export class Conductor {
               type: j.type,
               requires: JSON.stringify(j.requires.map((r) => ids.get(r))),
               spec: JSON.stringify(spec),
-              parallelism: spec.plan.parallelism,
+              parallelism: spec.plan?.parallelism ?? 1,
               created_at: ts,
             }),
           );

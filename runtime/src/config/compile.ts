@@ -483,6 +483,8 @@ class Compiler {
         }
         continue;
       }
+      // Every job of this workflow came from orbs that are missing (and are reported): nothing to say.
+      if (Array.isArray(wdef.jobs) && wdef.jobs.length === 0 && this.dropped.size > 0) continue;
       if (!Array.isArray(wdef.jobs) || wdef.jobs.length === 0) {
         this.err(path, 'RH_CONFIG_TYPE', `workflow \`${wname}\` needs a list of \`jobs\``);
         continue;

@@ -219,6 +219,11 @@ export class Expander {
         out.push(step);
         continue;
       }
+      if (name === 'steps' && (Array.isArray(args) || args === null)) {
+        // `- steps: [...]` (often `- steps: << parameters.x >>`) splices a list of steps in.
+        out.push(...this.#expandSteps(args ?? [], scope, [...at, 'steps'], depth + 1));
+        continue;
+      }
       if (name === 'when' || name === 'unless') {
         if (!isObj(args) || !('condition' in args) || !Array.isArray(args.steps)) {
           this.err(at, 'RH_CONFIG_STEP', `\`${name}\` step needs \`condition\` and \`steps\``);

@@ -83,7 +83,8 @@ export class Dispatcher {
         actor: pipeline.actor_login,
       },
       workflow: { id: workflow.id, name: workflow.name },
-      plan: spec.plan,
+      // Only build jobs are ever queued, and they always have a plan.
+      plan: spec.plan!,
       environment: {},
       heartbeat_seconds: HEARTBEAT_SECONDS,
     };

@@ -113,6 +113,16 @@ export const MIGRATIONS: readonly string[] = [
     data TEXT NOT NULL,
     PRIMARY KEY (job_id, step_idx, seq)
   );`,
+  // 2: the private orb registry. Published versions are immutable.
+  `CREATE TABLE orb_versions (
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    source TEXT NOT NULL,
+    published_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (namespace, name, version)
+  );`,
 ];
 
 export async function migrate(db: Db): Promise<number> {

@@ -96,6 +96,15 @@ export interface OutputChunkRow {
   data: string;
 }
 
+export interface OrbVersionRow {
+  namespace: string;
+  name: string;
+  version: string;
+  source: string;
+  published_by: string;
+  created_at: string;
+}
+
 export const now = () => new Date().toISOString();
 
 function insert(table: string, row: Record<string, Param>): [string, Param[]] {
@@ -257,6 +266,34 @@ export class Store {
           stepIdx,
         ]);
   }
+  // orb registry
+  orbVersions(namespace?: string, name?: string) {
+    if (namespace !== undefined && name !== undefined) {
+      return this.db.all<Omit<OrbVersionRow, 'source'>>(
+        'SELECT namespace, name, version, published_by, created_at FROM orb_versions WHERE namespace = ? AND name = ?',
+        [namespace, name],
+      );
+    }
+    return this.db.all<Omit<OrbVersionRow, 'source'>>(
+      'SELECT namespace, name, version, published_by, created_at FROM orb_versions ORDER BY namespace, name',
+    );
+  }
+  orbVersion(namespace: string, name: string, version: string) {
+    return this.db.get<OrbVersionRow>('SELECT * FROM orb_versions WHERE namespace = ? AND name = ? AND version = ?', [
+      namespace,
+      name,
+      version,
+    ]);
+  }
+  /** Publishes a version; false when it already exists (published versions never change). */
+  async publishOrb(row: OrbVersionRow): Promise<boolean> {
+    const n = await this.db.run(
+      'INSERT INTO orb_versions (namespace, name, version, source, published_by, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+      [row.namespace, row.name, row.version, row.source, row.published_by, row.created_at],
+    );
+    return n > 0;
+  }
+
   async clearJobRun(jobId: string) {
     await this.db.run('DELETE FROM output_chunks WHERE job_id = ?', [jobId]);
     await this.db.run('DELETE FROM steps WHERE job_id = ?', [jobId]);
