@@ -21,8 +21,8 @@ const MAY_IMPORT: Record<string, { folders: string[]; packages: string[] }> = {
   output: { folders: ['protocol', 'store', 'shared'], packages: [] },
   executor: { folders: ['config', 'protocol'], packages: [] },
   api: {
-    folders: ['conductor', 'dispatcher', 'output', 'protocol', 'store', 'vcs', 'shared', 'config'],
-    packages: ['fastify'],
+    folders: ['conductor', 'dispatcher', 'output', 'protocol', 'store', 'vcs', 'shared', 'config', 'orbs'],
+    packages: ['fastify', 'yaml'],
   },
   cli: { folders: ['*'], packages: ['tsx'] },
   '.': { folders: ['*'], packages: [] },
