@@ -10,7 +10,7 @@ const SRC = fileURLToPath(new URL('../runtime/src/', import.meta.url));
  * packages each may use. `*` is the composition root.
  */
 const MAY_IMPORT: Record<string, { folders: string[]; packages: string[] }> = {
-  config: { folders: [], packages: ['yaml'] },
+  config: { folders: [], packages: ['yaml', 're2-wasm', 'safe-regex2'] },
   shared: { folders: [], packages: [] },
   protocol: { folders: ['config'], packages: [] },
   store: { folders: ['shared'], packages: ['better-sqlite3', 'pg'] },

@@ -1,5 +1,6 @@
 import { stringify } from 'yaml';
-import { type FilterSpec, filterAllows } from './filters.js';
+import { type FilterSpec, filterAllows, isRegexFilter } from './filters.js';
+import { compilePattern } from './regex.js';
 import { Expander, SKIP, UNUSED } from './expand.js';
 import { type Path, Source } from './source.js';
 import type {
@@ -423,12 +424,9 @@ class Compiler {
         this.err([...path, k], 'RH_CONFIG_FILTER', `unknown filter key \`${k}\``, true);
     const spec = { only: list('only'), ignore: list('ignore') };
     for (const p of [...(spec.only ?? []), ...(spec.ignore ?? [])]) {
-      if (p.length > 2 && p.startsWith('/') && p.endsWith('/')) {
-        try {
-          new RegExp(p.slice(1, -1));
-        } catch (e) {
-          this.err(path, 'RH_CONFIG_FILTER', `invalid regular expression ${p}: ${(e as Error).message}`);
-        }
+      if (isRegexFilter(p)) {
+        const m = compilePattern(p.slice(1, -1));
+        if (typeof m === 'string') this.err(path, 'RH_CONFIG_FILTER', `invalid regular expression ${p}: ${m}`);
       }
     }
     return spec;

@@ -5,14 +5,16 @@ export interface FilterSpec {
   readonly ignore?: string[];
 }
 
-/** Longest pattern we evaluate; together with RE2-free patterns of bounded size this keeps matching cheap. */
-const MAX_PATTERN = 1000;
+import { compilePattern } from './regex.js';
 
+export const isRegexFilter = (pattern: string) =>
+  pattern.length > 2 && pattern.startsWith('/') && pattern.endsWith('/');
+
+/** Whether a filter pattern matches a name; a refused pattern matches nothing (the compiler reports it). */
 export function patternMatches(pattern: string, value: string): boolean {
-  if (pattern.length > 2 && pattern.startsWith('/') && pattern.endsWith('/')) {
-    const body = pattern.slice(1, -1);
-    if (body.length > MAX_PATTERN) return false;
-    return new RegExp(`^(?:${body})$`).test(value);
+  if (isRegexFilter(pattern)) {
+    const m = compilePattern(pattern.slice(1, -1));
+    return typeof m !== 'string' && m.test(value);
   }
   return pattern === value;
 }

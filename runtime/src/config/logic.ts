@@ -1,6 +1,6 @@
 /** CircleCI logic statements (`when`/`unless`, workflow conditions), evaluated at compile time. */
 
-const MAX_PATTERN = 1000;
+import { compilePattern } from './regex.js';
 
 /** CircleCI's falsy values: false, null/absent, 0, NaN, the empty string; everything else is truthy. */
 export function truthy(v: unknown): boolean {
@@ -56,14 +56,8 @@ export function evaluate(statement: unknown, depth = 0): boolean {
       if (!isObj(arg) || typeof arg.pattern !== 'string' || arg.value === undefined) {
         throw new LogicError('`matches` takes a map with `pattern` and `value`');
       }
-      if (arg.pattern.length > MAX_PATTERN)
-        throw new LogicError(`\`matches\` pattern is longer than ${MAX_PATTERN} characters`);
-      let re: RegExp;
-      try {
-        re = new RegExp(`^(?:${arg.pattern})$`);
-      } catch (e) {
-        throw new LogicError(`invalid \`matches\` pattern ${arg.pattern}: ${(e as Error).message}`);
-      }
+      const re = compilePattern(arg.pattern);
+      if (typeof re === 'string') throw new LogicError(`\`matches\` pattern ${arg.pattern} is refused: ${re}`);
       return re.test(String(arg.value));
     }
   }
