@@ -8,6 +8,7 @@
  *   3. trigger → first cmd    POST /pipeline → the first step's first command runs; idle and burst
  *   4. idle RSS               the real `roundhouse server` process (and children) after 2 s idle
  *   5. start → API ready      spawning the server → first successful GET /healthz
+ *   6. compile throughput     every conformance config compiled, beside parsing the same YAML
  *
  * BENCH_COMPILED=1 also measures 4 and 5 for the runtime compiled by tsc (no tsx loader), for comparison.
  */
@@ -23,6 +24,7 @@ import {
   spawnBlock,
 } from './baselines.js';
 import { fmt, log, max, median, percentile, renderTable, type TableRow } from './lib.js';
+import { compileCorpus } from './compile.js';
 import { fanout, latencyBurst, latencyIdle, perStep, startBench } from './platform.js';
 import { compiledServer, type ServerStart, serverStart } from './process.js';
 
@@ -272,6 +274,13 @@ async function main() {
   process.stdout.write('Figures are informational: printed beside their baseline, never asserted.\n');
   await platformBench();
   await processBench();
+  section('6. compile throughput (conformance corpus)');
+  const c = await compileCorpus();
+  if (!c) say('skipped: ../shared/conformance is not here');
+  else {
+    say(`${c.files} configs: compile ${fmt(c.compileMs)} ms, YAML parse alone ${fmt(c.parseMs)} ms (best of 5)`);
+    rows.push({ metric: '6. compile the corpus (ms)', value: fmt(c.compileMs), baseline: `${fmt(c.parseMs)} (YAML parse)`, target: '< 1000', meets: c.compileMs < 1000 });
+  }
   section('summary');
   process.stdout.write(`${renderTable(rows)}\n`);
   process.stdout.write(
