@@ -496,3 +496,62 @@ workflows:
   t.is(after.deploy.status, 'success');
   t.is((await server.api('POST', `/api/v2/workflow/${wfId}/approve/${hold.approval_request_id}`)).status, 409);
 });
+
+test('setup workflows: the setup job continues the pipeline once with the real config and parameters', async (t) => {
+  const continued = `version: 2.1
+parameters:
+  target: {type: string, default: none}
+jobs:
+  deploy:
+    docker: [{image: x}]
+    steps: [{run: 'echo "deploying << pipeline.parameters.target >>"'}]
+workflows:
+  after-setup: {jobs: [deploy]}
+`;
+  const { slug } = await project(
+    `version: 2.1
+setup: true
+jobs:
+  generate:
+    docker: [{image: x}]
+    steps:
+      - run:
+          name: Continue the pipeline
+          command: |
+            node -e '
+              const base = new URL(process.env.CIRCLE_BUILD_URL).origin;
+              const body = { "continuation-key": process.env.CIRCLE_CONTINUATION_KEY, configuration: require("fs").readFileSync(".circleci/continued.yml", "utf8"), parameters: { target: "production" } };
+              fetch(base + "/api/v2/pipeline/continue", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
+                .then(async (r) => { console.log(r.status, await r.text()); process.exit(r.ok ? 0 : 1); });
+            '
+workflows:
+  setup:
+    jobs: [{generate: {pre-steps: [checkout]}}]
+`,
+    { '.circleci/continued.yml': continued },
+  );
+  const p = await server.trigger(slug);
+  const wfs = await server.waitFor(async () => {
+    const list = await server.waitForPipeline(p.id);
+    return list.length === 2 && list.every((w) => w.status !== 'running') && list;
+  }, 'setup and continued workflows');
+  const setup = wfs.find((w) => w.name === 'setup')!;
+  const after = wfs.find((w) => w.name === 'after-setup')!;
+  t.is(setup.status, 'success');
+  t.is((setup as unknown as { tag: string }).tag, 'setup');
+  t.is(after.status, 'success');
+  const out = await server.stepOutput(slug, after.jobs[0].job_number!);
+  t.regex(out[2].output, /deploying production/);
+  const cfg = (await server.api('GET', `/api/v2/pipeline/${p.id}/config`)).body;
+  t.is(cfg.source, continued);
+  // The key works once, and a wrong key is not found.
+  const setupOut = await server.stepOutput(slug, setup.jobs[0].job_number!);
+  t.regex(setupOut[3].output, /^200 \{"message":"Pipeline continued\."\}/);
+  const again = await server.api(
+    'POST',
+    '/api/v2/pipeline/continue',
+    { 'continuation-key': 'nope', configuration: continued },
+    null,
+  );
+  t.is(again.status, 404);
+});

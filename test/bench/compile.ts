@@ -11,7 +11,9 @@ const CONFORMANCE = fileURLToPath(new URL('../../../shared/conformance/', import
  * Compile throughput over the conformance corpus: every config compiled (orbs from the bundle,
  * packed once and cached, as a registry would serve them), beside parsing the same files as YAML.
  */
-export async function compileCorpus(rounds = 5): Promise<{ files: number; compileMs: number; parseMs: number } | undefined> {
+export async function compileCorpus(
+  rounds = 5,
+): Promise<{ files: number; compileMs: number; parseMs: number } | undefined> {
   if (!existsSync(join(CONFORMANCE, 'configs'))) return undefined;
   const dir = join(CONFORMANCE, 'configs');
   const texts = readdirSync(dir)

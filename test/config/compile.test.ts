@@ -271,7 +271,7 @@ workflows:
   t.false(deep.ok);
 });
 
-test('an orb that cannot be resolved is named in the error; setup workflows are not run yet', async (t) => {
+test('an orb that cannot be resolved is named in the error; setup configs are marked', async (t) => {
   const list = await errors(`version: 2.1
 orbs:
   node: circleci/node@5
@@ -287,9 +287,12 @@ workflows:
   t.deepEqual(list, [
     '.circleci/config.yml:3:9: orb circleci/node@5 cannot be resolved: no orb registry is available [RH_CONFIG_ORB_NOT_FOUND]',
   ]);
-  t.deepEqual(await errors('version: 2.1\nsetup: true\njobs:\n  build: {docker: [{image: x}], steps: [checkout]}\n'), [
-    '.circleci/config.yml:2:1: setup workflows (`setup: true`) are not supported by this server yet [RH_CONFIG_UNSUPPORTED]',
-  ]);
+  const setup = await ok('version: 2.1\nsetup: true\njobs:\n  build: {docker: [{image: x}], steps: [checkout]}\n');
+  t.true(setup.plan.setup);
+  t.regex(
+    (await errors('version: 2\nsetup: true\njobs:\n  build: {docker: [{image: x}], steps: [checkout]}\n'))[0],
+    /setup workflows need version 2\.1/,
+  );
 });
 
 test('filters: regexes match whole names, strings match exactly; tags run only jobs with tag filters', async (t) => {

@@ -33,6 +33,7 @@ export function workflowJson(w: WorkflowRow, pipeline: PipelineRow, project: Pro
     ...(w.errored_by ? { errored_by: w.errored_by } : {}),
     id: w.id,
     name: w.name,
+    ...(w.tag ? { tag: w.tag } : {}),
     project_slug: project.slug,
     status: w.status,
     started_by: w.started_by,

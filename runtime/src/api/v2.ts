@@ -16,7 +16,33 @@ type ProjectParams = { vcs: string; org: string; repo: string };
 /** CircleCI API v2, paths and shapes as in the 2021 OpenAPI spec. */
 export async function v2Routes(app: FastifyInstance, deps: ApiDeps) {
   const { store, conductor } = deps;
-  app.addHook('preHandler', authenticator(store));
+  // The continuation key is the credential of this one route (a setup job has no API token).
+  app.post<{ Body: { 'continuation-key': string; configuration: string; parameters?: Record<string, unknown> } }>(
+    '/pipeline/continue',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          properties: {
+            'continuation-key': { type: 'string', minLength: 1 },
+            configuration: { type: 'string', maxLength: 4 * 1024 * 1024 },
+            parameters: { type: 'object' },
+          },
+          required: ['continuation-key', 'configuration'],
+          additionalProperties: false,
+        },
+      },
+    },
+    async (req) => {
+      await conductor.continuePipeline(req.body['continuation-key'], req.body.configuration, req.body.parameters);
+      return { message: 'Pipeline continued.' };
+    },
+  );
+
+  app.addHook('preHandler', async (req, reply) => {
+    if (req.routeOptions.url === '/api/v2/pipeline/continue') return;
+    await authenticator(store)(req, reply);
+  });
 
   app.get('/me', async (req) => ({ id: req.user!.id, login: req.user!.login, name: req.user!.name }));
 

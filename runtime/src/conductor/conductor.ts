@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { compileConfig } from '../config/compile.js';
 import type { JobPlan, OrbSource, Plan } from '../config/types.js';
@@ -26,6 +26,8 @@ export interface StoredJobSpec {
   /** Name of the job definition (CIRCLE_JOB is the workflow name of the job). */
   readonly definition: string;
   readonly contexts: string[];
+  /** In a setup workflow: the key its jobs continue the pipeline with (CIRCLE_CONTINUATION_KEY). */
+  readonly continuation?: string;
 }
 
 /**
@@ -66,27 +68,20 @@ export class Conductor {
         message: `No configuration was found in ${CONFIG_PATH} at ${rev.revision.slice(0, 7)}.`,
       });
     } else {
-      const result = await compileConfig(
-        source,
-        {
-          branch,
-          tag: req.tag,
-          orbs: this.orbs,
-          pipeline: {
-            revision: rev.revision,
-            gitUrl: project.repo_url,
-            projectType: project.vcs_type === 'bb' ? 'bitbucket' : 'github',
-            triggerSource: req.triggerType,
-            parameters: req.parameters,
-          },
-        },
-        CONFIG_PATH,
-      );
+      const result = await this.#compile(source, project, {
+        branch,
+        tag: req.tag,
+        revision: rev.revision,
+        triggerSource: req.triggerType,
+        parameters: req.parameters,
+      });
       if (result.ok) {
         plan = result.plan;
         compiled = result.compiled;
       } else for (const e of result.errors) errors.push({ type: 'config', message: formatConfigError(e) });
     }
+    // A setup config runs its setup workflow, which continues the pipeline with the real config.
+    const continuation = plan?.setup ? randomBytes(24).toString('hex') : undefined;
     const queued: string[] = [];
     const pipeline = await this.store.tx(async (s) => {
       const number = await s.nextCounter(project.id, 'pipeline_counter');
@@ -109,36 +104,138 @@ export class Conductor {
         errors: JSON.stringify(errors),
         created_at: ts,
         updated_at: ts,
+        continuation: continuation ? createHash('sha256').update(continuation).digest('hex') : null,
       };
       await s.insert('pipelines', { ...row });
-      for (const wf of plan?.workflows ?? []) {
-        const workflowId = randomUUID();
-        await s.insert('workflows', newWorkflowRow(workflowId, row.id, project.id, wf.name, req.actor, null, ts));
-        const ids = new Map(wf.jobs.map((j) => [j.name, randomUUID()]));
-        for (const j of wf.jobs) {
-          const spec: StoredJobSpec = { plan: plan!.jobs[j.job], definition: j.job, contexts: j.context };
-          await s.insert(
-            'jobs',
-            newJobRow({
-              id: ids.get(j.name)!,
-              workflow_id: workflowId,
-              pipeline_id: row.id,
-              project_id: project.id,
-              name: j.name,
-              type: j.type,
-              requires: JSON.stringify(j.requires.map((r) => ids.get(r))),
-              spec: JSON.stringify(spec),
-              parallelism: spec.plan?.parallelism ?? 1,
-              created_at: ts,
-            }),
-          );
-        }
-        await this.#advance(s, workflowId, queued);
-      }
+      if (plan) await this.#createWorkflows(s, row, plan, req.actor, ts, queued, continuation);
       return row;
     });
     this.#announce(queued, pipeline.id);
     return pipeline;
+  }
+
+  #compile(
+    source: string,
+    project: ProjectRow,
+    p: { branch?: string; tag?: string; revision: string; triggerSource: string; parameters?: Record<string, unknown> },
+    file = CONFIG_PATH,
+  ) {
+    return compileConfig(
+      source,
+      {
+        branch: p.branch,
+        tag: p.tag,
+        orbs: this.orbs,
+        pipeline: {
+          revision: p.revision,
+          gitUrl: project.repo_url,
+          projectType: project.vcs_type === 'bb' ? 'bitbucket' : 'github',
+          triggerSource: p.triggerSource,
+          parameters: p.parameters,
+        },
+      },
+      file,
+    );
+  }
+
+  /** Creates a plan's workflows and jobs in a pipeline and queues what can run. */
+  async #createWorkflows(
+    s: Store,
+    pipeline: PipelineRow,
+    plan: Plan,
+    actor: string,
+    ts: string,
+    queued: string[],
+    continuation?: string,
+  ) {
+    for (const wf of plan.workflows) {
+      const workflowId = randomUUID();
+      await s.insert('workflows', {
+        ...newWorkflowRow(workflowId, pipeline.id, pipeline.project_id, wf.name, actor, null, ts),
+        tag: plan.setup ? 'setup' : null,
+      });
+      const ids = new Map(wf.jobs.map((j) => [j.name, randomUUID()]));
+      for (const j of wf.jobs) {
+        const spec: StoredJobSpec = {
+          plan: plan.jobs[j.job],
+          definition: j.job,
+          contexts: j.context,
+          ...(continuation ? { continuation } : {}),
+        };
+        await s.insert(
+          'jobs',
+          newJobRow({
+            id: ids.get(j.name)!,
+            workflow_id: workflowId,
+            pipeline_id: pipeline.id,
+            project_id: pipeline.project_id,
+            name: j.name,
+            type: j.type,
+            requires: JSON.stringify(j.requires.map((r) => ids.get(r))),
+            spec: JSON.stringify(spec),
+            parallelism: spec.plan?.parallelism ?? 1,
+            created_at: ts,
+          }),
+        );
+      }
+      await this.#advance(s, workflowId, queued);
+    }
+  }
+
+  /**
+   * `POST /api/v2/pipeline/continue`: the setup workflow hands over the real configuration (once).
+   * The continuation key is the credential; the new workflows join the same pipeline.
+   */
+  async continuePipeline(
+    key: string,
+    configuration: string,
+    parameters: Record<string, unknown> | undefined,
+  ): Promise<PipelineRow> {
+    const hash = createHash('sha256').update(key).digest('hex');
+    const pipeline = await this.store.pipelineByContinuation(hash);
+    if (!pipeline) throw new RoundhouseError('RH_NOT_FOUND', 'Continuation key');
+    const project = await this.store.projectById(pipeline.project_id);
+    if (!project) throw new RoundhouseError('RH_NOT_FOUND', 'Project');
+    const result = await this.#compile(
+      configuration,
+      project,
+      {
+        branch: pipeline.branch ?? undefined,
+        tag: pipeline.tag ?? undefined,
+        revision: pipeline.revision ?? '',
+        triggerSource: 'api',
+        parameters,
+      },
+      'continued config',
+    );
+    if (result.ok && result.plan.setup)
+      throw badRequest('A continued configuration cannot itself be a setup configuration.');
+    const queued: string[] = [];
+    const updated = await this.store.tx(async (s) => {
+      // The key works once: taking it is the lock.
+      const took = await s.takeContinuation(pipeline.id, hash);
+      if (!took) throw new RoundhouseError('RH_CONFLICT', 'This pipeline has already been continued.');
+      const ts = now();
+      if (!result.ok) {
+        const errors = [
+          ...JSON.parse(pipeline.errors),
+          ...result.errors.map((e) => ({ type: 'config', message: formatConfigError(e) })),
+        ];
+        await s.updatePipeline(pipeline.id, { state: 'errored', errors: JSON.stringify(errors), updated_at: ts });
+        return { ...pipeline, state: 'errored' };
+      }
+      await s.updatePipeline(pipeline.id, {
+        config_source: configuration,
+        config_compiled: result.compiled,
+        updated_at: ts,
+      });
+      await this.#createWorkflows(s, pipeline, result.plan, pipeline.actor_login, ts, queued);
+      return pipeline;
+    });
+    this.#announce(queued, pipeline.id);
+    if (!result.ok)
+      throw badRequest(`The continued configuration is invalid: ${result.errors.map(formatConfigError).join('; ')}`);
+    return updated;
   }
 
   /** Moves blocked jobs on, assigns numbers to newly queued ones, and recomputes the workflow status. */

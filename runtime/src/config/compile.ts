@@ -119,14 +119,10 @@ class Compiler {
     } else this.#version = String(version) === '2' ? '2.0' : String(version);
     // Other top-level keys are allowed and ignored, as CircleCI does: configs keep YAML anchors
     // under keys such as `references:`, `defaults:` or `aliases:`.
-    if (source.setup !== undefined && source.setup !== false) {
-      this.err(
-        ['setup'],
-        'RH_CONFIG_UNSUPPORTED',
-        'setup workflows (`setup: true`) are not supported by this server yet',
-        true,
-      );
-    }
+    if (source.setup !== undefined && typeof source.setup !== 'boolean')
+      this.err(['setup'], 'RH_CONFIG_TYPE', '`setup` must be true or false', true);
+    if (source.setup === true && this.#version !== '2.1')
+      this.err(['setup'], 'RH_CONFIG_NEEDS_21', 'setup workflows need version 2.1', true);
     if (source.executors !== undefined) {
       if (this.#version !== '2.1') this.err(['executors'], 'RH_CONFIG_NEEDS_21', '`executors` needs version 2.1', true);
       if (isObj(source.executors)) this.#executors = root === source ? source.executors : {};
@@ -155,7 +151,13 @@ class Compiler {
     // Jobs no workflow runs are checked too, as CircleCI does, but not planned.
     if (isObj(root[UNUSED])) for (const [name, def] of Object.entries(root[UNUSED] as Obj)) this.job(name, def);
     const workflows = this.workflows(root.workflows, isObj(root.jobs) ? root.jobs : {});
-    return { version: this.#version, jobs, workflows, schedules: this.schedules };
+    return {
+      version: this.#version,
+      jobs,
+      workflows,
+      schedules: this.schedules,
+      ...(source.setup === true ? { setup: true } : {}),
+    };
   }
 
   env(path: Path, v: unknown): Record<string, string> {

@@ -95,6 +95,8 @@ export interface Plan {
   readonly jobs: Record<string, JobPlan>;
   readonly workflows: WorkflowPlan[];
   readonly schedules?: ScheduleTrigger[];
+  /** A setup configuration: its workflows continue the pipeline through `POST /api/v2/pipeline/continue`. */
+  readonly setup?: boolean;
 }
 
 export interface ConfigError {

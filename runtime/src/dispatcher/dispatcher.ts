@@ -85,7 +85,7 @@ export class Dispatcher {
       workflow: { id: workflow.id, name: workflow.name },
       // Only build jobs are ever queued, and they always have a plan.
       plan: spec.plan!,
-      environment: {},
+      environment: spec.continuation ? { CIRCLE_CONTINUATION_KEY: spec.continuation } : {},
       heartbeat_seconds: HEARTBEAT_SECONDS,
     };
   }

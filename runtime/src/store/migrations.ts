@@ -123,6 +123,9 @@ export const MIGRATIONS: readonly string[] = [
     created_at TEXT NOT NULL,
     PRIMARY KEY (namespace, name, version)
   );`,
+  // 3: setup workflows: the pipeline's continuation key (hashed; null once used) and the workflow tag.
+  `ALTER TABLE pipelines ADD COLUMN continuation TEXT;
+  ALTER TABLE workflows ADD COLUMN tag TEXT`,
 ];
 
 export async function migrate(db: Db): Promise<number> {

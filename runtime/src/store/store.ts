@@ -38,6 +38,8 @@ export interface PipelineRow {
   errors: string;
   created_at: string;
   updated_at: string;
+  /** sha256 of the setup workflow's continuation key, until it is used. */
+  continuation?: string | null;
 }
 export interface WorkflowRow {
   id: string;
@@ -51,6 +53,7 @@ export interface WorkflowRow {
   rerun_of: string | null;
   created_at: string;
   stopped_at: string | null;
+  tag?: string | null;
 }
 export interface JobRow {
   id: string;
@@ -198,6 +201,22 @@ export class Store {
       `SELECT * FROM pipelines WHERE ${where.join(' AND ')} ORDER BY number DESC LIMIT ? OFFSET ?`,
       [...params, opts.limit, opts.offset],
     );
+  }
+
+  pipelineByContinuation(hash: string) {
+    return this.db.get<PipelineRow>('SELECT * FROM pipelines WHERE continuation = ?', [hash]);
+  }
+  /** Uses up a pipeline's continuation key; false when it was already used. */
+  async takeContinuation(pipelineId: string, hash: string): Promise<boolean> {
+    return (
+      (await this.db.run('UPDATE pipelines SET continuation = NULL WHERE id = ? AND continuation = ?', [
+        pipelineId,
+        hash,
+      ])) > 0
+    );
+  }
+  async updatePipeline(id: string, fields: Partial<PipelineRow>) {
+    await this.db.run(...update('pipelines', 'id = ?', fields as Record<string, Param>, [id]));
   }
 
   // workflows
