@@ -146,8 +146,61 @@ test.serial(
     t.regex(second.stdout, /0 orb version\(s\) imported, 13 already there/);
     const list = JSON.parse((await cli(['orb', 'list'])).stdout).items;
     t.deepEqual(list.find((o: { name: string }) => o.name === 'circleci/node').versions, ['5.0.2', '7.2.1']);
-    const online = await cli(['orb', 'import', 'circleci/node@7.2.1']);
+    // No public registry is reachable from here: the import says so plainly.
+    const online = await cli([
+      'orb',
+      'import',
+      'circleci/node@7.2.1',
+      '--registry',
+      'http://127.0.0.1:1/graphql-unstable',
+    ]);
     t.is(online.code, 2);
-    t.regex(online.stderr, /needs network access/);
+    t.regex(online.stderr, /cannot reach the orb registry http:\/\/127\.0\.0\.1:1\/graphql-unstable/);
+  },
+);
+
+test.serial(
+  'orb import <ref> from a public registry, against a contract fake of its GraphQL API (the real one is unreachable here)',
+  async (t) => {
+    const { createServer } = await import('node:http');
+    const seen: unknown[] = [];
+    const fake = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        const q = JSON.parse(body);
+        seen.push(q.variables);
+        if (!/orbVersion\(orbVersionRef: \$orbVersionRef\)/.test(q.query)) {
+          res.writeHead(400).end(JSON.stringify({ errors: [{ message: 'fake: unexpected query' }] }));
+          return;
+        }
+        const known =
+          q.variables.orbVersionRef === 'acme/remote@volatile' || q.variables.orbVersionRef === 'acme/remote@2';
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            data: {
+              orbVersion: known
+                ? { version: '2.3.4', source: 'version: 2.1\ncommands:\n  hi: {steps: [{run: echo remote}]}\n' }
+                : null,
+            },
+          }),
+        );
+      });
+    });
+    await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
+    t.teardown(() => fake.close());
+    const url = `http://127.0.0.1:${(fake.address() as { port: number }).port}/graphql-unstable`;
+    const r = await cli(['orb', 'import', 'acme/remote', '--registry', url]);
+    t.is(r.code, 0, r.stderr);
+    t.is(r.stdout, 'imported acme/remote@2.3.4\n');
+    t.deepEqual(seen, [{ orbVersionRef: 'acme/remote@volatile' }]);
+    t.regex(
+      (await cli(['orb', 'import', 'acme/remote@2', '--registry', url])).stdout,
+      /already published acme\/remote@2\.3\.4/,
+    );
+    const missing = await cli(['orb', 'import', 'acme/other@1', '--registry', url]);
+    t.regex(missing.stderr, /acme\/other@1 is not in the orb registry/);
+    t.is((await server.api('GET', '/api/orbs/acme/remote/2')).body.ref, 'acme/remote@2.3.4');
   },
 );

@@ -16,6 +16,7 @@ Usage:
   roundhouse orb pack <src-dir>                       print the packed orb (with <<include(file)>> resolved)
   roundhouse orb publish <file-or-dir> <ns>/<orb>@<version>   (admin token; versions are immutable)
   roundhouse orb import --from <bundle dir>           publish every orb of an offline bundle (admin token)
+  roundhouse orb import <ns>/<orb>[@<version>] [--registry <url>]   copy one from a public registry
   roundhouse orb list | roundhouse orb info <ns>/<orb>[@<version>]
 
 Commands that talk to a server take --host (default $ROUNDHOUSE_HOST, else http://127.0.0.1:3000)
@@ -33,6 +34,7 @@ const CLIENT_OPTIONS = {
   parameters: { type: 'string' },
   orbs: { type: 'string' },
   from: { type: 'string' },
+  registry: { type: 'string' },
   'pipeline-parameters': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;

@@ -23,7 +23,7 @@ const print = (v: unknown) => process.stdout.write(typeof v === 'string' ? v : `
 export async function orbCommand(
   sub: string | undefined,
   args: string[],
-  opts: { from?: string },
+  opts: { from?: string; registry?: string },
   client: () => ApiClient,
 ): Promise<number> {
   switch (sub) {
@@ -39,13 +39,11 @@ export async function orbCommand(
       return 0;
     }
     case 'import': {
-      if (!opts.from) {
+      if (!opts.from && args[0]) return importOnline(args[0], opts.registry ?? PUBLIC_REGISTRY, client());
+      if (!opts.from)
         throw new CliError(
-          args[0]
-            ? `importing ${args[0]} from a public orb registry needs network access to it; on an air-gapped server use --from <bundle dir> (the layout of an orb bundle: INDEX.tsv plus <ns>/<orb>/<version>/src or orb.yml)`
-            : 'usage: roundhouse orb import --from <bundle dir>',
+          'usage: roundhouse orb import --from <bundle dir> | roundhouse orb import <ns>/<orb>[@<version>] [--registry <graphql url>]',
         );
-      }
       let entries: ReturnType<typeof readBundle>;
       try {
         entries = readBundle(resolve(opts.from));
@@ -89,4 +87,52 @@ export async function orbCommand(
     default:
       throw new CliError('usage: roundhouse orb pack|publish|import|list|info …');
   }
+}
+
+/** CircleCI's public orb registry (GraphQL), as the operations guide's `import-orb` uses it. */
+export const PUBLIC_REGISTRY = 'https://circleci.com/graphql-unstable';
+
+/**
+ * Copies one orb version from a public registry into this server's registry: `ns/orb@version`
+ * (exact, x.y, x or volatile; no version = volatile), published under the version the registry resolved.
+ */
+async function importOnline(ref: string, registry: string, api: ApiClient): Promise<number> {
+  const m = /^([a-z0-9][a-z0-9_-]*)\/([a-z0-9][a-z0-9_-]*)(?:@(.+))?$/i.exec(ref);
+  if (!m)
+    throw new CliError(`"${ref}" must be <namespace>/<orb>[@<version>] (whole namespaces are imported orb by orb)`);
+  const versionRef = `${m[1]}/${m[2]}@${m[3] ?? 'volatile'}`;
+  let res: Response;
+  try {
+    res = await fetch(registry, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        query: 'query($orbVersionRef: String!) { orbVersion(orbVersionRef: $orbVersionRef) { version source } }',
+        variables: { orbVersionRef: versionRef },
+      }),
+    });
+  } catch (e) {
+    throw new CliError(
+      `cannot reach the orb registry ${registry}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message} (on an air-gapped server use --from <bundle dir>)`,
+    );
+  }
+  const body = (await res.json().catch(() => ({}))) as {
+    data?: { orbVersion?: { version: string; source: string } | null };
+    errors?: { message: string }[];
+  };
+  if (!res.ok || body.errors?.length)
+    throw new CliError(
+      `the orb registry answered HTTP ${res.status}: ${body.errors?.map((e) => e.message).join('; ') ?? ''}`,
+    );
+  const found = body.data?.orbVersion;
+  if (!found?.source) throw new CliError(`${versionRef} is not in the orb registry ${registry}`);
+  const published = `${m[1]}/${m[2]}@${found.version}`;
+  try {
+    await api.request('POST', '/api/admin/orbs', { ref: published, source: found.source });
+    process.stdout.write(`imported ${published}\n`);
+  } catch (e) {
+    if (!/HTTP 409/.test((e as Error).message)) throw e;
+    process.stdout.write(`already published ${published}\n`);
+  }
+  return 0;
 }
