@@ -11,6 +11,8 @@ import { BIN } from '../server/process.js';
 
 const exec = promisify(execFile);
 const BUNDLE = fileURLToPath(new URL('../../../shared/conformance/orbs/', import.meta.url));
+if (!existsSync(join(BUNDLE, 'INDEX.tsv')))
+  console.log(`SKIP orb bundle import test: no orb bundle at ${BUNDLE} (../shared/conformance/orbs is there in CI)`);
 let server: TestServer;
 test.before(async () => {
   server = await startTestServer();
