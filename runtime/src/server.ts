@@ -57,6 +57,7 @@ export async function startServer(
   // Whatever fails during start-up releases what was already started (port, executors, store).
   let app: FastifyInstance | undefined;
   let reaper: NodeJS.Timeout | undefined;
+  let scheduler: NodeJS.Timeout | undefined;
   const agents: ExecutorAgent[] = [];
   try {
     let user = await store.userByLogin('admin');
@@ -108,6 +109,14 @@ export async function startServer(
         (!!j.lease_until && Date.parse(j.lease_until) < Date.now()),
     );
     if (requeued) log(`requeued ${requeued} job(s) interrupted by the previous stop`);
+    // Scheduled workflows: checked at the start of every minute.
+    const tick = () => {
+      conductor.runSchedules(new Date()).catch((e) => log(`schedules: ${(e as Error).message}`));
+      scheduler = setTimeout(tick, 60000 - (Date.now() % 60000) + 50);
+      scheduler.unref();
+    };
+    scheduler = setTimeout(tick, 60000 - (Date.now() % 60000) + 50);
+    scheduler.unref();
     reaper = setInterval(() => {
       conductor
         .recover((j) => !!j.lease_until && Date.parse(j.lease_until) < Date.now())
@@ -148,6 +157,7 @@ export async function startServer(
     const close = () =>
       (closing ??= (async () => {
         clearInterval(reaper);
+        clearTimeout(scheduler);
         await Promise.all(agents.map((a) => a.stop(settings.drainSeconds * 1000)));
         for (const j of await store.jobsWithStatus(['running'])) {
           if (mine(j.claimed_by)) await conductor.requeueJob(j.id, 'the server stopped while it ran');
@@ -159,6 +169,7 @@ export async function startServer(
     return { app: started, store, conductor, url, adminToken: admin.value, sandbox, demoPipelineId, close };
   } catch (e) {
     clearInterval(reaper);
+    clearTimeout(scheduler);
     await Promise.all(agents.map((a) => a.stop()));
     await app?.close();
     await store.close();

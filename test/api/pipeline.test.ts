@@ -555,3 +555,46 @@ workflows:
   );
   t.is(again.status, 404);
 });
+
+test('scheduled workflows run on their schedule only: a push runs the others, the schedule runs just them', async (t) => {
+  const { slug } = await project(`version: 2.1
+jobs:
+  build: {docker: [{image: x}], steps: [{run: echo build}]}
+  nightly: {docker: [{image: x}], steps: [{run: 'echo "nightly on $CIRCLE_BRANCH"'}]}
+workflows:
+  ci: {jobs: [build]}
+  nightly:
+    triggers:
+      - schedule:
+          cron: "0 3 * * *"
+          filters: {branches: {only: [main]}}
+    jobs: [nightly]
+`);
+  const push = await server.trigger(slug);
+  t.deepEqual(
+    (await server.waitForPipeline(push.id)).map((w) => w.name),
+    ['ci'],
+  );
+  // Other projects of this server may have schedules too: look only at this one's pipelines.
+  const ours = async (fired: { id: string }[]) => {
+    const out: { id: string; trigger: { actor: { login: string } } }[] = [];
+    for (const f of fired) {
+      const pl = (await server.api('GET', `/api/v2/pipeline/${f.id}`)).body;
+      if (pl.project_slug === slug) out.push(pl);
+    }
+    return out;
+  };
+  t.deepEqual(await ours(await server.conductor.runSchedules(new Date('2026-11-28T03:01:00Z'))), []);
+  const fired = await ours(await server.conductor.runSchedules(new Date('2026-11-28T03:00:20Z')));
+  t.is(fired.length, 1);
+  t.is(fired[0].trigger.actor.login, 'scheduler');
+  const wfs = await server.waitForPipeline(fired[0].id);
+  t.deepEqual(
+    wfs.map((w) => [w.name, w.status]),
+    [['nightly', 'success']],
+  );
+  const out = await server.stepOutput(slug, wfs[0].jobs[0].job_number!);
+  t.regex(out[2].output, /nightly on main/);
+  // The same minute does not fire twice.
+  t.deepEqual(await ours(await server.conductor.runSchedules(new Date('2026-11-28T03:00:40Z'))), []);
+});

@@ -1,6 +1,8 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { compileConfig } from '../config/compile.js';
+import { cronMatches, parseCron } from '../config/cron.js';
+import { filterAllows, isRegexFilter } from '../config/filters.js';
 import type { JobPlan, OrbSource, Plan } from '../config/types.js';
 import { formatConfigError } from '../config/types.js';
 import type { Bus } from '../shared/bus.js';
@@ -17,6 +19,8 @@ export interface TriggerRequest {
   readonly parameters?: Record<string, unknown>;
   readonly actor: string;
   readonly triggerType: 'api' | 'webhook' | 'explicit';
+  /** Set for pipelines started by a workflow's schedule: only these workflows run. */
+  readonly scheduledWorkflows?: string[];
 }
 
 /** Job spec kept on the job row: what the executor needs beyond the pipeline's facts. */
@@ -72,8 +76,9 @@ export class Conductor {
         branch,
         tag: req.tag,
         revision: rev.revision,
-        triggerSource: req.triggerType,
+        triggerSource: req.scheduledWorkflows ? 'scheduled_pipeline' : req.triggerType,
         parameters: req.parameters,
+        scheduledWorkflows: req.scheduledWorkflows,
       });
       if (result.ok) {
         plan = result.plan;
@@ -117,7 +122,14 @@ export class Conductor {
   #compile(
     source: string,
     project: ProjectRow,
-    p: { branch?: string; tag?: string; revision: string; triggerSource: string; parameters?: Record<string, unknown> },
+    p: {
+      branch?: string;
+      tag?: string;
+      revision: string;
+      triggerSource: string;
+      parameters?: Record<string, unknown>;
+      scheduledWorkflows?: string[];
+    },
     file = CONFIG_PATH,
   ) {
     return compileConfig(
@@ -126,6 +138,7 @@ export class Conductor {
         branch: p.branch,
         tag: p.tag,
         orbs: this.orbs,
+        scheduledWorkflows: p.scheduledWorkflows,
         pipeline: {
           revision: p.revision,
           gitUrl: project.repo_url,
@@ -237,6 +250,55 @@ export class Conductor {
       throw badRequest(`The continued configuration is invalid: ${result.errors.map(formatConfigError).join('; ')}`);
     return updated;
   }
+
+  /**
+   * Starts the pipelines whose workflow schedules fire at `at` (minute precision, UTC): for each
+   * project, the schedules of the config on its default branch; each fires on the branches its
+   * filter names (plain names), else on the default branch. Returns the pipelines started.
+   */
+  async runSchedules(at: Date): Promise<PipelineRow[]> {
+    const minute = Math.floor(at.getTime() / 60000);
+    const started: PipelineRow[] = [];
+    for (const project of await this.store.listProjects()) {
+      try {
+        const repo = this.repository(project);
+        const rev = await repo.resolve({ branch: project.default_branch });
+        const source = await repo.readFile(rev.revision, CONFIG_PATH);
+        if (!source) continue;
+        const r = await this.#compile(source, project, {
+          branch: project.default_branch,
+          revision: rev.revision,
+          triggerSource: 'scheduled_pipeline',
+        });
+        if (!r.ok) continue;
+        const due = new Map<string, string[]>();
+        for (const sch of r.plan.schedules ?? []) {
+          const cron = parseCron(sch.cron);
+          if (typeof cron === 'string' || !cronMatches(cron, at)) continue;
+          const branches = sch.branches?.only?.filter((b) => !isRegexFilter(b)) ?? [project.default_branch];
+          for (const b of branches)
+            if (filterAllows(sch.branches, b)) due.set(b, [...(due.get(b) ?? []), sch.workflow]);
+        }
+        for (const [branch, workflows] of due) {
+          const key = `${project.id}:${branch}:${workflows.join(',')}`;
+          if (this.#fired.get(key) === minute) continue;
+          this.#fired.set(key, minute);
+          started.push(
+            await this.triggerPipeline(project, {
+              branch,
+              actor: 'scheduler',
+              triggerType: 'api',
+              scheduledWorkflows: workflows,
+            }),
+          );
+        }
+      } catch {
+        // A project whose repository cannot be read now is tried again at the next minute.
+      }
+    }
+    return started;
+  }
+  readonly #fired = new Map<string, number>();
 
   /** Moves blocked jobs on, assigns numbers to newly queued ones, and recomputes the workflow status. */
   async #advance(s: Store, workflowId: string, queued: string[]): Promise<void> {

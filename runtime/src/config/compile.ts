@@ -1,5 +1,6 @@
 import { stringify } from 'yaml';
 import { type FilterSpec, filterAllows, isRegexFilter } from './filters.js';
+import { parseCron } from './cron.js';
 import { compilePattern } from './regex.js';
 import { Expander, SKIP, UNUSED } from './expand.js';
 import { type Path, Source } from './source.js';
@@ -459,14 +460,22 @@ class Compiler {
         if (!['jobs', 'triggers', 'when', 'unless', 'max_auto_reruns'].includes(k))
           this.err([...path, k], 'RH_CONFIG_UNKNOWN_KEY', `unknown key \`${k}\` in workflow \`${wname}\``, true);
       }
+      // A scheduled pipeline runs only the workflows whose schedule fired.
+      const scheduled = this.ctx.scheduledWorkflows;
+      if (scheduled && !scheduled.includes(wname)) continue;
       // A workflow with schedule triggers runs on its schedule only, never on a push or API trigger.
-      if (wdef.triggers !== undefined) {
+      if (wdef.triggers !== undefined && !scheduled) {
         const triggers = Array.isArray(wdef.triggers) ? wdef.triggers : [];
         if (!Array.isArray(wdef.triggers) || triggers.length === 0)
           this.err([...path, 'triggers'], 'RH_CONFIG_TYPE', '`triggers` must be a list of `schedule` entries');
         for (const [i, tr] of triggers.entries()) {
           const sch = isObj(tr) && isObj(tr.schedule) ? tr.schedule : undefined;
-          if (!sch || typeof sch.cron !== 'string' || sch.cron.trim().split(/\s+/).length !== 5) {
+          const cron = sch && typeof sch.cron === 'string' ? parseCron(sch.cron) : undefined;
+          if (typeof cron === 'string') {
+            this.err([...path, 'triggers', i, 'schedule', 'cron'], 'RH_CONFIG_TRIGGER', cron);
+            continue;
+          }
+          if (!sch || typeof sch.cron !== 'string') {
             this.err(
               [...path, 'triggers', i],
               'RH_CONFIG_TRIGGER',

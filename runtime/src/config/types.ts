@@ -133,6 +133,8 @@ export interface PipelineContext {
   readonly tag?: string;
   readonly pipeline?: PipelineValues;
   readonly orbs?: OrbSource;
+  /** A pipeline started by a schedule runs only these workflows (those whose schedule fired). */
+  readonly scheduledWorkflows?: string[];
 }
 
 export type CompileResult =
