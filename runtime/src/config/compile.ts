@@ -274,6 +274,9 @@ class Compiler {
       'branches',
       'description',
       'circleci_ip_ranges',
+      'retention',
+      'plan_name',
+      'key',
       'type',
     ];
     for (const k of Object.keys(def)) {
