@@ -598,3 +598,26 @@ workflows:
   // The same minute does not fire twice.
   t.deepEqual(await ours(await server.conductor.runSchedules(new Date('2026-11-28T03:00:40Z'))), []);
 });
+
+test('flexible requires: a cleanup job that allows failed runs after a failure; one that needs success does not', async (t) => {
+  const { slug } = await project(`version: 2.1
+jobs:
+  flaky: {docker: [{image: x}], steps: [{run: exit 1}]}
+  cleanup: {docker: [{image: x}], steps: [{run: echo cleaning}]}
+  deploy: {docker: [{image: x}], steps: [{run: echo deploy}]}
+workflows:
+  w:
+    jobs:
+      - flaky
+      - cleanup: {requires: [{flaky: [success, failed]}]}
+      - deploy: {requires: [flaky]}
+`);
+  const p = await server.trigger(slug);
+  const [wf] = await server.waitForPipeline(p.id);
+  t.deepEqual(Object.fromEntries(wf.jobs.map((j) => [j.name, j.status])), {
+    flaky: 'failed',
+    cleanup: 'success',
+    deploy: 'not_run',
+  });
+  t.is(wf.status, 'failed');
+});

@@ -358,3 +358,33 @@ workflows:
     { workflow: 'nightly', cron: '0 3 * * *', branches: { only: ['main'], ignore: undefined } },
   ]);
 });
+
+test('flexible requires name the statuses a requirement may end in; executor resource classes are checked', async (t) => {
+  const r = await ok(`version: 2.1
+jobs:
+  a: {docker: [{image: x}], steps: [checkout]}
+  cleanup: {docker: [{image: x}], steps: [checkout]}
+workflows:
+  w:
+    jobs:
+      - a
+      - cleanup: {requires: [{a: [success, failed]}]}
+`);
+  t.deepEqual(r.plan.workflows[0].jobs[1].requireStatuses, { a: ['success', 'failed'] });
+  t.deepEqual(r.plan.workflows[0].jobs[1].requires, ['a']);
+  t.regex(r.compiled, /requires:\n\s+- a:\n\s+- success\n\s+- failed/);
+  const bad = await errors(
+    'version: 2.1\njobs:\n  foo: {docker: [{image: x}], steps: [checkout]}\n  bar: {docker: [{image: x}], steps: [checkout]}\nworkflows:\n  w:\n    jobs:\n      - foo\n      - bar:\n          requires:\n            - foo: invalid_job_status\n',
+  );
+  t.deepEqual(bad, [
+    '.circleci/config.yml:11:20: `requires` status `invalid_job_status` is not one of success, failed, canceled, not_run [RH_CONFIG_REQUIRES_STATUS]',
+  ]);
+  const dual = await errors(
+    'version: 2.1\njobs:\n  build:\n    machine: {image: ubuntu-2204:current, resource_class: small}\n    resource_class: small\n    steps: [checkout]\n',
+  );
+  t.regex(dual[0], /`resource_class` is given both inside `machine` and beside it/);
+  const win = await errors(
+    'version: 2.1\njobs:\n  build:\n    machine: {image: ubuntu-2204:current}\n    resource_class: windows.2xlarge\n    steps: [checkout]\n',
+  );
+  t.regex(win[0], /resource class `windows\.2xlarge` does not fit machine image `ubuntu-2204:current`/);
+});

@@ -30,6 +30,8 @@ export interface StoredJobSpec {
   /** Name of the job definition (CIRCLE_JOB is the workflow name of the job). */
   readonly definition: string;
   readonly contexts: string[];
+  /** Flexible requires: the statuses each required job (by id) may end in; default success. */
+  readonly requireStatuses?: Record<string, string[]>;
   /** In a setup workflow: the key its jobs continue the pipeline with (CIRCLE_CONTINUATION_KEY). */
   readonly continuation?: string;
 }
@@ -174,6 +176,13 @@ export class Conductor {
           definition: j.job,
           contexts: j.context,
           ...(continuation ? { continuation } : {}),
+          ...(j.requireStatuses
+            ? {
+                requireStatuses: Object.fromEntries(
+                  Object.entries(j.requireStatuses).map(([n, st]) => [ids.get(n)!, st]),
+                ),
+              }
+            : {}),
         };
         await s.insert(
           'jobs',
@@ -313,7 +322,12 @@ export class Conductor {
         if (j.status !== 'blocked') continue;
         const next = wf.canceled_by
           ? 'not_run'
-          : blockedJobNext(JSON.parse(j.requires).map((id: string) => byId.get(id)?.status ?? 'not_run'));
+          : blockedJobNext(
+              JSON.parse(j.requires).map((id: string) => ({
+                status: byId.get(id)?.status ?? 'not_run',
+                allowed: (JSON.parse(j.spec) as StoredJobSpec).requireStatuses?.[id],
+              })),
+            );
         if (next === 'blocked') continue;
         const fields: Partial<JobRow> =
           next !== 'queued'

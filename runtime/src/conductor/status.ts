@@ -43,11 +43,16 @@ export function workflowStatus(jobStatuses: string[], canceled: boolean): { stat
 }
 
 /**
- * What a blocked job becomes given its requirements' statuses: queued when all succeeded,
- * not_run when one can no longer succeed, blocked otherwise.
+ * What a blocked job becomes given its requirements: queued when each ended in a status it allows
+ * (by default only success), not_run when one ended otherwise, blocked while one is still going.
  */
-export function blockedJobNext(requiredStatuses: string[]): 'queued' | 'not_run' | 'blocked' {
-  if (requiredStatuses.every((s) => s === 'success')) return 'queued';
-  if (requiredStatuses.some((s) => has(JOB_TERMINAL, s) && s !== 'success')) return 'not_run';
+export function blockedJobNext(required: { status: string; allowed?: string[] }[]): 'queued' | 'not_run' | 'blocked' {
+  const ended = (s: string) => has(JOB_TERMINAL, s);
+  const ok = (r: { status: string; allowed?: string[] }) => (r.allowed ?? ['success']).includes(normalise(r.status));
+  if (required.some((r) => ended(r.status) && !ok(r))) return 'not_run';
+  if (required.every((r) => ended(r.status) && ok(r))) return 'queued';
   return 'blocked';
 }
+
+/** Statuses as `requires` names them: every kind of failure counts as failed. */
+const normalise = (s: string) => (has(JOB_FAILED, s) ? 'failed' : s);

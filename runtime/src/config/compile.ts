@@ -23,6 +23,7 @@ type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => !!v && typeof v === 'object' && !Array.isArray(v);
 const NAME_RE = /^[A-Za-z][A-Za-z\s\d_-]*$/;
 const DEFAULT_NO_OUTPUT_TIMEOUT = 600;
+const REQUIRE_STATUSES = ['success', 'failed', 'canceled', 'not_run'];
 const OTHER_STEPS = [
   'save_cache',
   'restore_cache',
@@ -250,7 +251,26 @@ class Compiler {
     }
     const m = base[kind];
     const image = isObj(m) && m.image !== undefined ? String(m.image) : undefined;
-    return { type: kind, images: [], image, resource_class };
+    if (isObj(m) && m.resource_class !== undefined && base.resource_class !== undefined) {
+      this.err(
+        [...path, kind, 'resource_class'],
+        'RH_CONFIG_EXECUTOR',
+        `\`resource_class\` is given both inside \`${kind}\` and beside it; keep one`,
+      );
+    }
+    const rc = isObj(m) && m.resource_class !== undefined ? String(m.resource_class) : resource_class;
+    if (
+      kind === 'machine' &&
+      rc.startsWith('windows.') !== (image?.startsWith('windows-') ?? false) &&
+      (image !== undefined || rc.startsWith('windows.'))
+    ) {
+      this.err(
+        [...path, 'resource_class'],
+        'RH_CONFIG_EXECUTOR',
+        `resource class \`${rc}\` does not fit machine image \`${image ?? 'default'}\` (Windows classes need a windows-* image, and back)`,
+      );
+    }
+    return { type: kind, images: [], image, resource_class: rc };
   }
 
   job(name: string, def: unknown): JobPlan | undefined {
@@ -418,6 +438,34 @@ class Compiler {
     return { type: type as OtherStepType, name, args, when: 'on_success' };
   }
 
+  /**
+   * `requires`: job names, or `{job: status | [statuses]}` (flexible requires: run when the required
+   * job ended in one of these statuses).
+   */
+  requires(path: Path, v: unknown): { requires: string[]; requireStatuses?: Record<string, string[]> } {
+    if (v === undefined) return { requires: [] };
+    const items = Array.isArray(v) ? v : [v];
+    const requires: string[] = [];
+    const statuses: Record<string, string[]> = {};
+    for (const [i, item] of items.entries()) {
+      if (isObj(item)) {
+        for (const [name, st] of Object.entries(item)) {
+          const list = (Array.isArray(st) ? st : [st]).map(String);
+          const bad = list.filter((x) => !REQUIRE_STATUSES.includes(x));
+          if (bad.length)
+            this.err(
+              [...path, i, name],
+              'RH_CONFIG_REQUIRES_STATUS',
+              `\`requires\` status ${bad.map((b) => `\`${b}\``).join(', ')} is not one of ${REQUIRE_STATUSES.join(', ')}`,
+            );
+          requires.push(name);
+          statuses[name] = list;
+        }
+      } else requires.push(String(item));
+    }
+    return Object.keys(statuses).length ? { requires, requireStatuses: statuses } : { requires };
+  }
+
   filter(path: Path, v: unknown): FilterSpec | undefined {
     if (v === undefined) return undefined;
     if (!isObj(v)) {
@@ -538,7 +586,7 @@ class Compiler {
           name: opts.name === undefined ? key : String(opts.name),
           job: key,
           type,
-          requires: list(opts.requires),
+          ...this.requires([...op, 'requires'], opts.requires),
           context: list(opts.context),
           branches: this.filter([...op, 'filters', 'branches'], filters.branches),
           tags: this.filter([...op, 'filters', 'tags'], filters.tags),
@@ -592,11 +640,12 @@ class Compiler {
       if (kept.size === 0) continue;
       out.push({
         name: wname,
-        jobs: [...kept.values()].map(({ name, job, type, requires, context }) => ({
+        jobs: [...kept.values()].map(({ name, job, type, requires, requireStatuses, context }) => ({
           name,
           job,
           type,
           requires,
+          ...(requireStatuses ? { requireStatuses } : {}),
           context,
         })),
       });
@@ -680,7 +729,8 @@ export function toCompiledYaml(plan: Plan): string {
       jobs: w.jobs.map((j) => {
         const opts: Obj = {};
         if (j.name !== j.job) opts.name = j.name;
-        if (j.requires.length) opts.requires = j.requires;
+        if (j.requires.length)
+          opts.requires = j.requires.map((r) => (j.requireStatuses?.[r] ? { [r]: j.requireStatuses[r] } : r));
         if (j.context.length) opts.context = j.context;
         if (j.type === 'approval') opts.type = 'approval';
         return Object.keys(opts).length ? { [j.job]: opts } : j.job;

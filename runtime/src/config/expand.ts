@@ -357,7 +357,7 @@ export class Expander {
     const addJob = (ref: string, name: string, body: Obj): string => {
       // One definition per distinct expanded job: invocations that expand alike share it (named
       // after the job), those with other arguments get their own (named after the invocation).
-      const content = JSON.stringify(body);
+      const content = `${ref}\0${JSON.stringify(body)}`;
       const existing = byContent.get(content);
       if (existing) return existing;
       let key = ref in jobs ? name : ref;
@@ -474,7 +474,7 @@ export class Expander {
         isObj(def) &&
         isObj(def.parameters) &&
         Object.values(def.parameters).some((d) => isObj(d) && d.default === undefined && d.type !== 'steps');
-      if (needsArgs || Object.values(jobs).includes(def) || [...byContent.values()].includes(name)) continue;
+      if (needsArgs || name in jobs || [...byContent.values()].includes(name)) continue;
       const body = this.#job(name, {}, {}, scope, ['jobs', name]);
       if (body && body !== MISSING) unused[name] = body;
     }

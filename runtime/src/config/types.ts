@@ -75,6 +75,8 @@ export interface WorkflowJobPlan {
   readonly job: string;
   readonly type: 'build' | 'approval';
   readonly requires: string[];
+  /** Statuses a requirement may end in for this job to run (default: success), by required job name. */
+  readonly requireStatuses?: Record<string, string[]>;
   readonly context: string[];
 }
 
