@@ -206,3 +206,28 @@ test.serial(
     t.is((await server.api('GET', '/api/orbs/acme/remote/2')).body.ref, 'acme/remote@2.3.4');
   },
 );
+
+const SCHEMA = fileURLToPath(
+  new URL('../../../shared/conformance/schema/circleci-yaml-language-server.schema.json', import.meta.url),
+);
+if (!existsSync(SCHEMA)) console.log(`SKIP config --schema test: ${SCHEMA} is not here (it is in CI)`);
+(existsSync(SCHEMA) ? test.serial : test.skip)(
+  'config validate --schema also checks against CircleCI’s published JSON schema, at the right lines',
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'rh-schema-'));
+    const file = join(dir, 'config.yml');
+    writeFileSync(
+      file,
+      'version: 2.1\njobs:\n  build:\n    docker:\n      - image: cimg/base:stable\n    parallelism: lots\n    steps:\n      - checkout\nworkflows:\n  w:\n    jobs: [build]\n',
+    );
+    const r = await cli(['config', 'validate', file, '--schema', SCHEMA]);
+    t.is(r.code, 1);
+    t.regex(r.stderr, /config\.yml:6:18: \/jobs\/build\/parallelism must match pattern .*\[RH_CONFIG_SCHEMA\]/);
+    t.regex(r.stderr, /config\.yml:6:18: `parallelism` must be a positive integer \[RH_CONFIG_TYPE\]/);
+    writeFileSync(
+      file,
+      'version: 2.1\njobs:\n  build:\n    docker:\n      - image: cimg/base:stable\n    steps:\n      - checkout\nworkflows:\n  w:\n    jobs: [build]\n',
+    );
+    t.is((await cli(['config', 'validate', file, '--schema', SCHEMA])).code, 0);
+  },
+);

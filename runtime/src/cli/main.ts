@@ -12,7 +12,8 @@ Usage:
   roundhouse config validate [file]                   check a config as the server compiles it
   roundhouse config process [file] [--pipeline-parameters JSON] [--branch B | --tag T]
                                                       print the compiled (version 2) config
-      orbs resolve from --orbs <bundle dir>, else from the server named by --host/--token
+      orbs resolve from --orbs <bundle dir>, else from the server named by --host/--token;
+      --schema <file> also checks against a JSON schema (e.g. CircleCI's published one)
   roundhouse orb pack <src-dir>                       print the packed orb (with <<include(file)>> resolved)
   roundhouse orb publish <file-or-dir> <ns>/<orb>@<version>   (admin token; versions are immutable)
   roundhouse orb import --from <bundle dir>           publish every orb of an offline bundle (admin token)
@@ -33,6 +34,7 @@ const CLIENT_OPTIONS = {
   tag: { type: 'string' },
   parameters: { type: 'string' },
   orbs: { type: 'string' },
+  schema: { type: 'string' },
   from: { type: 'string' },
   registry: { type: 'string' },
   'pipeline-parameters': { type: 'string' },
