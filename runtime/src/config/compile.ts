@@ -4,6 +4,7 @@ import { parseCron } from './cron.js';
 import { compilePattern } from './regex.js';
 import { Expander, SKIP, UNUSED } from './expand.js';
 import { type Path, Source } from './source.js';
+import { OTHER_STEP_TYPES } from './types.js';
 import type {
   CompileResult,
   DockerImage,
@@ -24,16 +25,6 @@ const isObj = (v: unknown): v is Obj => !!v && typeof v === 'object' && !Array.i
 const NAME_RE = /^[A-Za-z][A-Za-z\s\d_-]*$/;
 const DEFAULT_NO_OUTPUT_TIMEOUT = 600;
 const REQUIRE_STATUSES = ['success', 'failed', 'canceled', 'not_run'];
-const OTHER_STEPS = [
-  'save_cache',
-  'restore_cache',
-  'store_artifacts',
-  'store_test_results',
-  'persist_to_workspace',
-  'attach_workspace',
-  'add_ssh_keys',
-  'setup_remote_docker',
-] as const;
 const STEP_TITLES: Record<OtherStepType, string> = {
   save_cache: 'Saving cache',
   restore_cache: 'Restoring cache',
@@ -429,7 +420,7 @@ class Compiler {
 
   /** Steps the executor runs from their arguments (caches, workspaces, artifacts, …). */
   otherStep(path: Path, type: string, body: unknown): StepPlan | undefined {
-    if (!(OTHER_STEPS as readonly string[]).includes(type)) {
+    if (!(OTHER_STEP_TYPES as readonly string[]).includes(type)) {
       this.err(path, 'RH_CONFIG_UNKNOWN_STEP', `unknown step \`${type}\` (no built-in step or command of that name)`);
       return undefined;
     }

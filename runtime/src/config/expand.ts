@@ -2,7 +2,7 @@ import { parse } from 'yaml';
 import { evaluate, type LogicError } from './logic.js';
 import { bindArgs, interpolate, isObj, type Obj, type ParamDecl, readDecls, type Values } from './params.js';
 import { LIMITS, type Path } from './source.js';
-import type { OrbSource, PipelineValues } from './types.js';
+import { OTHER_STEP_TYPES, type OrbSource, type PipelineValues } from './types.js';
 
 export const ORB_REF = /^([a-z0-9][a-z0-9_-]*)\/([a-z0-9][a-z0-9_-]*)@(volatile|\d+(?:\.\d+){0,2}|dev:[\w.-]+)$/i;
 
@@ -24,21 +24,7 @@ export interface ExpandError {
   readonly key?: boolean;
 }
 
-const BUILTIN_STEPS = new Set([
-  'run',
-  'checkout',
-  'setup_remote_docker',
-  'save_cache',
-  'restore_cache',
-  'store_artifacts',
-  'store_test_results',
-  'persist_to_workspace',
-  'attach_workspace',
-  'add_ssh_keys',
-  'deploy',
-  'when',
-  'unless',
-]);
+const BUILTIN_STEPS = new Set<string>(['run', 'checkout', 'deploy', 'when', 'unless', ...OTHER_STEP_TYPES]);
 /** A step that stands for a command of a missing orb: the compiler skips it (the orb is reported). */
 export const SKIP = '__roundhouse_skip__';
 /** Key of the expanded config that holds jobs no workflow runs (checked, not planned). */

@@ -39,15 +39,18 @@ export interface CheckoutStep {
   readonly when: StepWhen;
 }
 
-export type OtherStepType =
-  | 'save_cache'
-  | 'restore_cache'
-  | 'store_artifacts'
-  | 'store_test_results'
-  | 'persist_to_workspace'
-  | 'attach_workspace'
-  | 'add_ssh_keys'
-  | 'setup_remote_docker';
+/** Built-in steps the executor runs from their arguments. */
+export const OTHER_STEP_TYPES = [
+  'save_cache',
+  'restore_cache',
+  'store_artifacts',
+  'store_test_results',
+  'persist_to_workspace',
+  'attach_workspace',
+  'add_ssh_keys',
+  'setup_remote_docker',
+] as const;
+export type OtherStepType = (typeof OTHER_STEP_TYPES)[number];
 
 /** A built-in step the executor runs from its arguments (`{{ }}` cache-key templates stay as written). */
 export interface OtherStep {
