@@ -201,3 +201,46 @@ workflows:
     t.regex(steps[2].output, /from-postgres/);
   },
 );
+
+(pgMissing ? test.skip : test)(
+  'postgres: jobs that finish at the same moment still advance their workflow (transitions are serialised per workflow)',
+  async (t) => {
+    const admin = await openPostgres(pg!.url);
+    await admin.run('CREATE DATABASE rh_race');
+    await admin.close();
+    // No executors: the test plays the executors itself, finishing two jobs in the same instant.
+    const server = await startTestServer({
+      DATABASE_URL: pg!.url.replace(/\/postgres$/, '/rh_race'),
+      ROUNDHOUSE_EXECUTOR_SLOTS: '0',
+    });
+    t.teardown(() => server.close());
+    await server.addProject(
+      'gh/pg/race',
+      configRepo(`version: 2.1
+jobs:
+  a: {docker: [{image: x}], steps: [{run: "true"}]}
+  b: {docker: [{image: x}], steps: [{run: "true"}]}
+  c: {docker: [{image: x}], steps: [{run: "true"}]}
+workflows:
+  w: {jobs: [a, b, {c: {requires: [a, b]}}]}
+`),
+    );
+    const project = (await server.store.projectBySlug('gh/pg/race'))!;
+    for (let round = 0; round < 10; round++) {
+      const p = await server.conductor.triggerPipeline(project, { actor: 'admin', triggerType: 'api' });
+      const lease = new Date(Date.now() + 60000).toISOString();
+      const claimed = [await server.store.claimJob('e1', lease), await server.store.claimJob('e2', lease)];
+      t.deepEqual(claimed.map((j) => j?.name).sort(), ['a', 'b']);
+      await Promise.all([
+        server.conductor.finishJob(claimed[0]!.id, 'success', 'e1'),
+        server.conductor.finishJob(claimed[1]!.id, 'success', 'e2'),
+      ]);
+      const wf = (await server.store.workflowsOfPipeline(p.id))[0];
+      const c = (await server.store.jobsOfWorkflow(wf.id)).find((j) => j.name === 'c')!;
+      t.is(c.status, 'queued', `round ${round}`);
+      // Clear the queue for the next round.
+      const third = await server.store.claimJob('e1', lease);
+      await server.conductor.finishJob(third!.id, 'success', 'e1');
+    }
+  },
+);

@@ -366,6 +366,7 @@ export class Conductor {
     const job = await this.store.tx(async (s) => {
       const j = await s.job(jobId);
       if (!j || j.claimed_by !== executorId) return undefined;
+      await s.lockWorkflow(j.workflow_id);
       const ok = await s.updateJob(jobId, { status, stopped_at: now(), lease_until: null }, ['running']);
       if (!ok) return undefined;
       await this.#advance(s, j.workflow_id, queued);
@@ -384,6 +385,7 @@ export class Conductor {
     }
     const queued: string[] = [];
     await this.store.tx(async (s) => {
+      await s.lockWorkflow(job.workflow_id);
       await s.updateJob(
         job.id,
         { status: 'canceled', canceled_by: actor, cancel_requested: 1, stopped_at: now(), lease_until: null },
@@ -400,6 +402,7 @@ export class Conductor {
     if (!wf || wf.stopped_at) return;
     const queued: string[] = [];
     await this.store.tx(async (s) => {
+      await s.lockWorkflow(workflowId);
       await s.updateWorkflow(workflowId, { canceled_by: actor });
       for (const j of await s.jobsOfWorkflow(workflowId)) {
         if (j.status === 'running' || j.status === 'queued' || j.status === 'on_hold') {
@@ -424,6 +427,7 @@ export class Conductor {
       throw new RoundhouseError('RH_CONFLICT', `Job ${job.name} is ${job.status}, not on hold.`);
     const queued: string[] = [];
     await this.store.tx(async (s) => {
+      await s.lockWorkflow(workflowId);
       const messages = [
         ...JSON.parse(job.messages),
         { type: 'info', message: `Approved by ${actor}.`, reason: 'approved' },
@@ -532,6 +536,7 @@ export class Conductor {
     const job = await this.store.tx(async (s) => {
       const j = await s.job(jobId);
       if (j?.status !== 'running') return undefined;
+      await s.lockWorkflow(j.workflow_id);
       const messages = [
         ...JSON.parse(j.messages),
         { type: 'info', message: `Job requeued: ${reason} (attempt ${j.attempt}).`, reason: 'requeued' },

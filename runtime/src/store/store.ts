@@ -232,6 +232,15 @@ export class Store {
     await this.db.run(...update('workflows', 'id = ?', fields as Record<string, Param>, [id]));
   }
 
+  /**
+   * Serialises transitions of one workflow: every transaction that changes a workflow's jobs takes
+   * this lock first, so the DAG is always advanced on the committed state of all its jobs. (SQLite
+   * runs one transaction at a time anyway.)
+   */
+  async lockWorkflow(id: string): Promise<void> {
+    if (this.db.dialect === 'postgres') await this.db.get('SELECT id FROM workflows WHERE id = ? FOR UPDATE', [id]);
+  }
+
   // jobs
   job(id: string) {
     return this.db.get<JobRow>('SELECT * FROM jobs WHERE id = ?', [id]);
