@@ -9,6 +9,7 @@ import { DEMO_SLUG, ensureDemoRepo } from './demo.js';
 import { Dispatcher } from './dispatcher/dispatcher.js';
 import { ExecutorAgent } from './executor/agent.js';
 import { chooseSandbox, type SandboxKind } from './executor/sandbox.js';
+import { FsObjectStore } from './objects/store.js';
 import { OrbRegistry } from './orbs/registry.js';
 import { OutputService } from './output/output.js';
 import { Bus } from './shared/bus.js';
@@ -90,6 +91,7 @@ export async function startServer(
       urlSecret: secret,
       notices,
       orbs,
+      objects: new FsObjectStore(join(settings.dataDir, 'objects')),
     };
     app = await buildApp(deps);
     await app.listen({ port: settings.port, host: settings.host });

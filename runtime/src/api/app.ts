@@ -3,6 +3,7 @@ import { RoundhouseError } from '../shared/errors.js';
 import { adminRoutes } from './admin.js';
 import type { ApiDeps } from './context.js';
 import { EXECUTOR_API } from '../protocol/executor.js';
+import { blobRoutes } from './blob-routes.js';
 import { executorRoutes } from './executor-routes.js';
 import { orbRoutes } from './orbs.js';
 import { uiRoutes } from './ui.js';
@@ -29,7 +30,7 @@ export async function buildApp(
       const url = req.url ?? '/';
       const q = url.indexOf('?');
       const path = q < 0 ? url : url.slice(0, q);
-      return /%2F/i.test(path) && path.startsWith('/api/')
+      return /%2F/i.test(path) && /^\/api\/(v2|v1\.1)\/project\//.test(path)
         ? path.replace(/%2F/gi, '/') + (q < 0 ? '' : url.slice(q))
         : url;
     },
@@ -47,8 +48,10 @@ export async function buildApp(
     reply.code(404).send({ message: `Not found: ${req.method} ${redact(req.url).split('?')[0]}` }),
   );
   // An empty body with a JSON content type is an empty request, as CircleCI treats it.
-  // Bodies are JSON whatever the content type says (`curl -d` sends form encoding by default).
+  // Bodies are JSON whatever the content type says (`curl -d` sends form encoding by default),
+  // except blobs (caches, workspaces), which stream through untouched.
   app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
   app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 32 * 1024 * 1024 }, (_req, body, done) => {
     const text = String(body);
     if (!text.trim()) return done(null, null);
@@ -63,6 +66,7 @@ export async function buildApp(
   await app.register((a) => v11Routes(a, deps), { prefix: '/api/v1.1' });
   await app.register((a) => adminRoutes(a, deps), { prefix: '/api/admin' });
   await app.register((a) => executorRoutes(a, deps), { prefix: EXECUTOR_API });
+  if (deps.objects) await app.register((a) => blobRoutes(a, deps), { prefix: EXECUTOR_API });
   await app.register((a) => uiRoutes(a, deps));
   if (deps.orbs) {
     const withOrbs = { ...deps, orbs: deps.orbs };

@@ -1,5 +1,6 @@
 import type { Conductor } from '../conductor/conductor.js';
 import type { Dispatcher } from '../dispatcher/dispatcher.js';
+import type { ObjectStore } from '../objects/store.js';
 import type { OrbRegistry } from '../orbs/registry.js';
 import type { OutputService } from '../output/output.js';
 import type { Bus } from '../shared/bus.js';
@@ -22,6 +23,8 @@ export interface ApiDeps {
   readonly notices: string[];
   /** The private orb registry. */
   readonly orbs?: OrbRegistry;
+  /** Object storage for caches and workspaces. */
+  readonly objects?: ObjectStore;
 }
 
 const VCS_ALIASES: Record<string, string> = { gh: 'gh', github: 'gh', bb: 'bb', bitbucket: 'bb', circleci: 'circleci' };

@@ -1,0 +1,113 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ClaimedJob } from '../protocol/executor.js';
+import { EXECUTOR_API } from '../protocol/executor.js';
+
+/** The executor's side of the blob protocol (caches and workspaces), with the job's token. */
+export class BlobClient {
+  constructor(
+    readonly server: string,
+    readonly jobId: string,
+    readonly token: string,
+  ) {}
+
+  #url(path: string) {
+    return `${this.server}${EXECUTOR_API}/jobs/${this.jobId}/${path}`;
+  }
+  #headers(extra: Record<string, string> = {}) {
+    return { authorization: `Bearer ${this.token}`, ...extra };
+  }
+
+  async #upload(path: string, file: string): Promise<{ saved: boolean }> {
+    const res = await fetch(this.#url(path), {
+      method: 'PUT',
+      headers: this.#headers({
+        'content-type': 'application/octet-stream',
+        'content-length': String((await stat(file)).size),
+      }),
+      body: Readable.toWeb(createReadStream(file)) as unknown as BodyInit,
+      duplex: 'half',
+    } as RequestInit);
+    if (!res.ok) throw new Error(`upload answered HTTP ${res.status}`);
+    return (await res.json()) as { saved: boolean };
+  }
+
+  async #download(path: string, file: string): Promise<boolean> {
+    const res = await fetch(this.#url(path), { headers: this.#headers() });
+    if (res.status === 404) return false;
+    if (!res.ok || !res.body) throw new Error(`download answered HTTP ${res.status}`);
+    await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), createWriteStream(file));
+    return true;
+  }
+
+  saveCache(key: string, file: string) {
+    return this.#upload(`cache/${encodeURIComponent(key)}`, file);
+  }
+  async lookupCache(keys: string[]): Promise<{ key: string; size: number } | undefined> {
+    const res = await fetch(this.#url('cache/lookup'), {
+      method: 'POST',
+      headers: this.#headers({ 'content-type': 'application/json' }),
+      body: JSON.stringify({ keys }),
+    });
+    if (res.status === 404) return undefined;
+    if (!res.ok) throw new Error(`cache lookup answered HTTP ${res.status}`);
+    return (await res.json()) as { key: string; size: number };
+  }
+  getCache(key: string, file: string) {
+    return this.#download(`cache/${encodeURIComponent(key)}`, file);
+  }
+  putWorkspace(file: string) {
+    return this.#upload('workspace', file);
+  }
+  async workspaceLayers(): Promise<string[]> {
+    const res = await fetch(this.#url('workspace'), { headers: this.#headers() });
+    if (!res.ok) throw new Error(`workspace answered HTTP ${res.status}`);
+    return ((await res.json()) as { layers: string[] }).layers;
+  }
+  getLayer(ref: string, file: string) {
+    return this.#download(`workspace/${ref}`, file);
+  }
+}
+
+/**
+ * Renders a cache key template as CircleCI does at step time: {{ checksum "file" }} (base64 SHA-256
+ * of the file), {{ .Branch }}, {{ .Revision }}, {{ .BuildNum }}, {{ .Environment.NAME }},
+ * {{ epoch }}, {{ arch }}. `file` maps a path of the job to the file on the executor's host.
+ */
+export async function renderCacheKey(
+  template: string,
+  job: ClaimedJob,
+  env: Record<string, string>,
+  file: (p: string) => string,
+): Promise<string> {
+  const parts = template.split(/(\{\{.*?\}\})/);
+  let out = '';
+  for (const part of parts) {
+    const m = /^\{\{\s*(.*?)\s*\}\}$/.exec(part);
+    if (!m) {
+      out += part;
+      continue;
+    }
+    const expr = m[1];
+    const checksum = /^checksum\s+"([^"]+)"$/.exec(expr);
+    if (checksum) {
+      try {
+        out += createHash('sha256')
+          .update(await readFile(file(checksum[1])))
+          .digest('base64');
+      } catch {
+        out += '';
+      }
+    } else if (expr === '.Branch') out += job.pipeline.branch ?? '';
+    else if (expr === '.Revision') out += job.pipeline.revision;
+    else if (expr === '.BuildNum') out += String(job.number);
+    else if (expr === 'epoch') out += String(Math.floor(Date.now() / 1000));
+    else if (expr === 'arch') out += `arch1-linux-${process.arch === 'x64' ? 'amd64' : process.arch}`;
+    else if (expr.startsWith('.Environment.')) out += env[expr.slice('.Environment.'.length)] ?? '';
+    else out += part;
+  }
+  return out;
+}
