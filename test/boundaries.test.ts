@@ -19,7 +19,7 @@ const MAY_IMPORT: Record<string, { folders: string[]; packages: string[] }> = {
   objects: { folders: [], packages: [] },
   conductor: { folders: ['config', 'store', 'vcs', 'shared'], packages: [] },
   dispatcher: { folders: ['conductor', 'protocol', 'store', 'shared'], packages: [] },
-  output: { folders: ['protocol', 'store', 'shared'], packages: [] },
+  output: { folders: ['protocol', 'store', 'shared'], packages: ['fast-xml-parser'] },
   executor: { folders: ['config', 'protocol'], packages: [] },
   api: {
     folders: ['conductor', 'dispatcher', 'output', 'protocol', 'store', 'vcs', 'shared', 'config', 'orbs', 'objects'],

@@ -80,3 +80,79 @@ test('caches: restore by exact key or newest prefix, save once per key; workspac
   t.regex(third.build.map((s) => s.output).join(''), /deps from cache: v1/);
   t.regex(step(third.build, 'Saving cache'), /Stored cache to deps-main-/);
 });
+
+test('artifacts land in object storage, are listed by the API and served with the safe-type rules; JUnit results are parsed', async (t) => {
+  await server.addProject(
+    'gh/blobs/artifacts',
+    configRepo(`version: 2.1
+jobs:
+  build:
+    docker: [{image: x}]
+    steps:
+      - run: |
+          mkdir -p out/reports results
+          echo "plain log" > out/build.log
+          echo "<script>alert(1)</script>" > out/reports/index.html
+          printf '\\x00\\x01binary' > out/blob.bin
+          cat > results/junit.xml <<'XML'
+          <testsuites><testsuite name="suite" file="spec.js">
+            <testcase classname="math" name="adds" time="0.25"/>
+            <testcase classname="math" name="divides" time="0.5"><failure message="expected 2 got 3">trace</failure></testcase>
+            <testcase classname="math" name="later"><skipped/></testcase>
+          </testsuite></testsuites>
+          XML
+      - store_artifacts: {path: out, destination: build-output}
+      - store_artifacts: {path: out/build.log}
+      - store_test_results: {path: results}
+workflows:
+  w: {jobs: [build]}
+`),
+  );
+  const p = await server.trigger('gh/blobs/artifacts');
+  const [wf] = await server.waitForPipeline(p.id);
+  t.is(wf.status, 'success');
+  const n = wf.jobs[0].job_number!;
+  const list = (await server.api('GET', `/api/v2/project/gh/blobs/artifacts/${n}/artifacts`)).body;
+  t.deepEqual(
+    list.items.map((i: { path: string; node_index: number }) => [i.path, i.node_index]),
+    [
+      ['build-output/blob.bin', 0],
+      ['build-output/build.log', 0],
+      ['build-output/reports/index.html', 0],
+      ['out/build.log', 0],
+    ],
+  );
+  const get = (path: string) => {
+    const url = list.items.find((i: { path: string }) => i.path === path).url;
+    return fetch(url, { headers: { 'circle-token': 'test-admin-token-0123456789' } });
+  };
+  const log = await get('build-output/build.log');
+  t.is(log.headers.get('content-type'), 'text/plain; charset=utf-8');
+  t.is(await log.text(), 'plain log\n');
+  const html = await get('build-output/reports/index.html');
+  t.is(html.headers.get('content-type'), 'text/plain; charset=utf-8', 'html is shown as text, never rendered');
+  t.is(html.headers.get('x-content-type-options'), 'nosniff');
+  const bin = await get('build-output/blob.bin');
+  t.is(bin.headers.get('content-type'), 'application/octet-stream');
+  t.regex(bin.headers.get('content-disposition') ?? '', /attachment; filename="blob\.bin"/);
+  t.is((await fetch(list.items[0].url)).status, 401, 'artifacts need a token');
+  const tests = (await server.api('GET', `/api/v2/project/gh/blobs/artifacts/${n}/tests`)).body;
+  t.deepEqual(
+    tests.items.map(
+      (c: {
+        name: string;
+        result: string;
+        classname: string;
+        run_time: number;
+        message: string | null;
+        file: string;
+      }) => [c.classname, c.name, c.result, c.run_time, c.message, c.file],
+    ),
+    [
+      ['math', 'adds', 'success', 0.25, null, 'spec.js'],
+      ['math', 'divides', 'failure', 0.5, 'expected 2 got 3', 'spec.js'],
+      ['math', 'later', 'skipped', 0, null, 'spec.js'],
+    ],
+  );
+  t.is(tests.items[0].source, 'junit.xml');
+});

@@ -3,6 +3,7 @@ import { RoundhouseError } from '../shared/errors.js';
 import { adminRoutes } from './admin.js';
 import type { ApiDeps } from './context.js';
 import { EXECUTOR_API } from '../protocol/executor.js';
+import { artifactRoutes } from './artifact-routes.js';
 import { blobRoutes } from './blob-routes.js';
 import { executorRoutes } from './executor-routes.js';
 import { orbRoutes } from './orbs.js';
@@ -66,7 +67,10 @@ export async function buildApp(
   await app.register((a) => v11Routes(a, deps), { prefix: '/api/v1.1' });
   await app.register((a) => adminRoutes(a, deps), { prefix: '/api/admin' });
   await app.register((a) => executorRoutes(a, deps), { prefix: EXECUTOR_API });
-  if (deps.objects) await app.register((a) => blobRoutes(a, deps), { prefix: EXECUTOR_API });
+  if (deps.objects) {
+    await app.register((a) => blobRoutes(a, deps), { prefix: EXECUTOR_API });
+    await app.register((a) => artifactRoutes(a, deps));
+  }
   await app.register((a) => uiRoutes(a, deps));
   if (deps.orbs) {
     const withOrbs = { ...deps, orbs: deps.orbs };

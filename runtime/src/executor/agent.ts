@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { basename, join, relative } from 'node:path';
 import type { OtherStep, RunStep, StepPlan } from '../config/types.js';
 import type { ClaimedJob, JobOutcome, StepStatus } from '../protocol/executor.js';
 import { EXECUTOR_API } from '../protocol/executor.js';
@@ -199,10 +199,19 @@ export class ExecutorAgent {
           status = await this.#checkout(job, step, sandbox, jobShell, workdir, base, reporter, i);
         else if (step.type === 'run')
           status = await this.#runStep(job, step, sandbox, jobShell, workdir, base, reporter, i, background);
-        else if (['save_cache', 'restore_cache', 'persist_to_workspace', 'attach_workspace'].includes(step.type))
+        else if (
+          [
+            'save_cache',
+            'restore_cache',
+            'persist_to_workspace',
+            'attach_workspace',
+            'store_artifacts',
+            'store_test_results',
+          ].includes(step.type)
+        )
           status = await this.#blobStep(job, step, sandbox, jobShell, workdir, base, reporter, i);
         else {
-          // Artifacts, test results, SSH keys and remote Docker arrive with the executor issue;
+          // SSH keys and remote Docker arrive with the executor issue;
           // until then the step says plainly that it did nothing.
           reporter.stepStart(i, step.name, step.type);
           reporter.output(
@@ -431,6 +440,41 @@ export class ExecutorAgent {
         await blobs.putWorkspace(sandbox.hostPath(archive));
         return this.#end(reporter, idx, 0);
       }
+      if (step.type === 'store_artifacts') {
+        const path = abs(String(a.path ?? ''));
+        const host = sandbox.hostPath(path);
+        const prefix = String(a.destination ?? a.path ?? '')
+          .replace(/^~\//, '')
+          .replace(/^\/+/, '');
+        const files = await walk(host);
+        if (!files.length) {
+          say(`No artifact files found at ${path}\n`);
+          return this.#end(reporter, idx, 0);
+        }
+        for (const f of files) {
+          const rel = relative(host, f);
+          const dest = rel ? `${prefix}/${rel}` : prefix || basename(f);
+          await blobs.putArtifact(dest, f);
+          say(`Uploading ${dest}\n`);
+        }
+        say(`Uploaded ${files.length} artifact(s)\n`);
+        return this.#end(reporter, idx, 0);
+      }
+      if (step.type === 'store_test_results') {
+        const path = abs(String(a.path ?? ''));
+        const host = sandbox.hostPath(path);
+        const files = (await walk(host)).filter((f) => f.endsWith('.xml'));
+        const reports = [];
+        for (const f of files) reports.push({ file: relative(host, f) || basename(f), xml: await readFile(f, 'utf8') });
+        if (!reports.length) {
+          say(`No test results found at ${path}\n`);
+          return this.#end(reporter, idx, 0);
+        }
+        const r = await blobs.putTests(reports);
+        say(`Uploaded ${r.tests} test result(s) from ${reports.length} file(s)\n`);
+        for (const p of r.problems) reporter.output(idx, 'err', `Could not read ${p}\n`);
+        return this.#end(reporter, idx, 0);
+      }
       if (step.type === 'attach_workspace') {
         const at = abs(String(a.at ?? '.'));
         const layers = await blobs.workspaceLayers();
@@ -527,4 +571,22 @@ function formatDuration(seconds: number): string {
   const m = Math.floor((seconds % 3600) / 60);
   const s = seconds % 60;
   return `${h ? `${h}h` : ''}${m}m${s}s`;
+}
+
+/** Every file under a path (the path itself when it is a file), symlinks not followed. */
+async function walk(path: string): Promise<string[]> {
+  let st: import('node:fs').Stats;
+  try {
+    st = await stat(path);
+  } catch {
+    return [];
+  }
+  if (st.isFile()) return [path];
+  if (!st.isDirectory()) return [];
+  const out: string[] = [];
+  for (const e of await readdir(path, { withFileTypes: true })) {
+    if (e.isDirectory()) out.push(...(await walk(join(path, e.name))));
+    else if (e.isFile()) out.push(join(path, e.name));
+  }
+  return out.sort();
 }

@@ -21,8 +21,12 @@ export class BlobClient {
     return { authorization: `Bearer ${this.token}`, ...extra };
   }
 
-  async #upload(path: string, file: string): Promise<{ saved: boolean }> {
-    const res = await fetch(this.#url(path), {
+  #upload(path: string, file: string): Promise<{ saved: boolean }> {
+    return this.#uploadTo(this.#url(path), file);
+  }
+
+  async #uploadTo(url: string, file: string): Promise<{ saved: boolean }> {
+    const res = await fetch(url, {
       method: 'PUT',
       headers: this.#headers({
         'content-type': 'application/octet-stream',
@@ -41,6 +45,22 @@ export class BlobClient {
     if (!res.ok || !res.body) throw new Error(`download answered HTTP ${res.status}`);
     await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), createWriteStream(file));
     return true;
+  }
+
+  putArtifact(path: string, file: string) {
+    return this.#uploadTo(
+      `${this.server}/api/internal/executor/jobs/${this.jobId}/artifacts?path=${encodeURIComponent(path)}`,
+      file,
+    );
+  }
+  async putTests(reports: { file: string; xml: string }[]): Promise<{ tests: number; problems: string[] }> {
+    const res = await fetch(this.#url('tests'), {
+      method: 'POST',
+      headers: this.#headers({ 'content-type': 'application/json' }),
+      body: JSON.stringify(reports),
+    });
+    if (!res.ok) throw new Error(`test results answered HTTP ${res.status}`);
+    return (await res.json()) as { tests: number; problems: string[] };
   }
 
   saveCache(key: string, file: string) {

@@ -1,0 +1,136 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Readable } from 'node:stream';
+import { decodeSegment, encodeSegment } from '../objects/store.js';
+import { parseJUnit, type TestCase } from '../output/junit.js';
+import { badRequest, notFound, RoundhouseError } from '../shared/errors.js';
+import { authenticator } from './auth.js';
+import { type ApiDeps, projectOf } from './context.js';
+
+/** Types served as themselves; anything else is a download (operations guide, "Build artifacts"). */
+const SAFE: Record<string, string> = {
+  txt: 'text/plain',
+  log: 'text/plain',
+  md: 'text/plain',
+  csv: 'text/csv',
+  json: 'application/json',
+  pdf: 'application/pdf',
+  png: 'image/png',
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  gif: 'image/gif',
+  svg: 'text/plain',
+  webp: 'image/webp',
+  bmp: 'image/bmp',
+  mp4: 'video/mp4',
+  webm: 'video/webm',
+  mp3: 'audio/mpeg',
+  wav: 'audio/wav',
+};
+/** Markup and scripts are shown as text, never rendered. */
+const AS_TEXT = new Set(['html', 'htm', 'css', 'js', 'mjs', 'xml', 'xhtml']);
+
+export function artifactType(path: string): { type: string; download: boolean } {
+  const ext = path.toLowerCase().split('.').pop() ?? '';
+  if (AS_TEXT.has(ext)) return { type: 'text/plain; charset=utf-8', download: false };
+  if (SAFE[ext])
+    return { type: SAFE[ext].startsWith('text/') ? `${SAFE[ext]}; charset=utf-8` : SAFE[ext], download: false };
+  return { type: 'application/octet-stream', download: true };
+}
+
+const bearer = (req: FastifyRequest) =>
+  req.headers.authorization?.startsWith('Bearer ') ? req.headers.authorization.slice(7) : '';
+const encodePath = (p: string) => p.split('/').filter(Boolean).map(encodeSegment).join('/');
+
+/** Artifacts and test results: uploaded by executors, listed and served by the API. */
+export async function artifactRoutes(app: FastifyInstance, deps: ApiDeps) {
+  const { store, dispatcher } = deps;
+  const objects = deps.objects!;
+
+  // Executor side (job token).
+  app.put<{ Params: { id: string }; Querystring: { path?: string } }>(
+    '/api/internal/executor/jobs/:id/artifacts',
+    async (req) => {
+      const job = await store.job(req.params.id);
+      if (!job || !dispatcher.verifyJobToken(job, bearer(req))) throw new RoundhouseError('RH_UNAUTHORIZED');
+      const path = req.query.path ?? '';
+      if (!path || path.split('/').some((s) => s === '..'))
+        throw badRequest('artifact `path` is required and may not contain ..');
+      await objects.put(`artifacts/${job.id}/0/${encodePath(path)}`, req.body as Readable);
+      return { saved: true };
+    },
+  );
+  app.post<{ Params: { id: string }; Body: { file: string; xml: string }[] }>(
+    '/api/internal/executor/jobs/:id/tests',
+    async (req) => {
+      const job = await store.job(req.params.id);
+      if (!job || !dispatcher.verifyJobToken(job, bearer(req))) throw new RoundhouseError('RH_UNAUTHORIZED');
+      const cases: TestCase[] = [];
+      const problems: string[] = [];
+      for (const r of req.body) {
+        try {
+          cases.push(...parseJUnit(r.xml, r.file));
+        } catch (e) {
+          problems.push(`${r.file}: ${(e as Error).message}`);
+        }
+      }
+      const existing = await objects.get(`tests/${job.id}.json`);
+      const before: TestCase[] = existing ? JSON.parse(await streamText(existing)) : [];
+      const { Readable: R } = await import('node:stream');
+      await objects.put(`tests/${job.id}.json`, R.from([JSON.stringify([...before, ...cases])]));
+      return { tests: cases.length, problems };
+    },
+  );
+
+  // API v2 side.
+  await app.register(async (api) => {
+    api.addHook('preHandler', authenticator(store));
+    const jobOf = async (p: { vcs: string; org: string; repo: string; num: string }) => {
+      const project = await projectOf(store, p);
+      const job = await store.jobByNumber(project.id, Number(p.num));
+      if (!job) throw notFound('Job');
+      return { project, job };
+    };
+    api.get<{ Params: { vcs: string; org: string; repo: string; num: string } }>(
+      '/api/v2/project/:vcs/:org/:repo/:num/artifacts',
+      async (req) => {
+        const { job } = await jobOf(req.params);
+        const items = (await objects.list(`artifacts/${job.id}/`)).map((o) => {
+          const rest = o.key.slice(`artifacts/${job.id}/`.length).split('/');
+          const path = rest.slice(1).map(decodeSegment).join('/');
+          return {
+            path,
+            node_index: Number(rest[0]),
+            url: `${deps.publicUrl}/artifacts/${job.id}/${rest[0]}/${rest.slice(1).join('/')}`,
+          };
+        });
+        items.sort((a, b) => a.path.localeCompare(b.path));
+        return { items, next_page_token: null };
+      },
+    );
+    api.get<{ Params: { vcs: string; org: string; repo: string; num: string } }>(
+      '/api/v2/project/:vcs/:org/:repo/:num/tests',
+      async (req) => {
+        const { job } = await jobOf(req.params);
+        const body = await objects.get(`tests/${job.id}.json`);
+        return { items: body ? JSON.parse(await streamText(body)) : [], next_page_token: null };
+      },
+    );
+    api.get<{ Params: { job: string; node: string; '*': string } }>('/artifacts/:job/:node/*', async (req, reply) => {
+      const key = `artifacts/${req.params.job}/${req.params.node}/${req.params['*']}`;
+      const body = await objects.get(key).catch(() => undefined);
+      if (!body) throw notFound('Artifact');
+      const path = req.params['*'].split('/').map(decodeSegment).join('/');
+      const t = artifactType(path);
+      reply.header('x-content-type-options', 'nosniff').type(t.type);
+      if (t.download)
+        reply.header('content-disposition', `attachment; filename="${path.split('/').pop()!.replace(/"/g, '')}"`);
+      return reply.send(body);
+    });
+  });
+}
+
+async function streamText(s: Readable): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of s) chunks.push(Buffer.from(c));
+  return Buffer.concat(chunks).toString('utf8');
+}
