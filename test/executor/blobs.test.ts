@@ -156,3 +156,54 @@ workflows:
   );
   t.is(tests.items[0].source, 'junit.xml');
 });
+
+test('the circleci command in jobs: tests glob and split (by name, filesize, timings), env subst, step halt', async (t) => {
+  await server.addProject(
+    'gh/blobs/agent',
+    configRepo(
+      `version: 2.1
+jobs:
+  build:
+    docker: [{image: x}]
+    steps:
+      - checkout
+      - run: circleci tests glob "spec/**/*_spec.rb" "lib/*.rb"
+      - run: circleci tests glob "spec/**/*_spec.rb" | circleci tests split --split-by=filesize
+      - run: CIRCLE_NODE_TOTAL=2 CIRCLE_NODE_INDEX=1 circleci tests split a b c d
+      - run: CIRCLE_NODE_TOTAL=2 CIRCLE_NODE_INDEX=0 circleci tests split --split-by=timings --timings-type=classname slow fast1 fast2
+      - run: echo 'branch=$CIRCLE_BRANCH job=\${CIRCLE_JOB}' | circleci env subst
+      - store_test_results: {path: results}
+      - run: circleci step halt
+      - run: echo never
+workflows:
+  w: {jobs: [build]}
+`,
+      {
+        'spec/models/user_spec.rb': 'x'.repeat(50),
+        'spec/models/deep/post_spec.rb': 'x',
+        'spec/helper.rb': '',
+        'lib/a.rb': '',
+        'results/junit.xml':
+          '<testsuite name="s"><testcase classname="slow" name="a" time="10"/><testcase classname="fast1" name="b" time="1"/><testcase classname="fast2" name="c" time="1"/></testsuite>',
+      },
+    ),
+  );
+  const run = async () => {
+    const p = await server.trigger('gh/blobs/agent');
+    const [wf] = await server.waitForPipeline(p.id);
+    t.is(wf.status, 'success');
+    return server.stepOutput('gh/blobs/agent', wf.jobs[0].job_number!);
+  };
+  const first = await run();
+  const out = first.map((s) => s.output);
+  t.is(out[3], 'lib/a.rb\nspec/models/deep/post_spec.rb\nspec/models/user_spec.rb\n');
+  t.is(out[4], 'spec/models/deep/post_spec.rb spec/models/user_spec.rb\n');
+  t.is(out[5], 'b d\n');
+  t.regex(out[6], /No timing found[\s\S]*fast1/);
+  t.is(out[7], 'branch=main job=build\n');
+  t.regex(out[9], /This job will stop after this step[\s\S]*Halted by `circleci step halt`/);
+  t.false(first.some((s) => s.name === 'echo never'));
+  // The next run splits by the timings the first run's test results recorded: `slow` alone on node 0.
+  const second = await run();
+  t.is(second[6].output, 'slow\n');
+});

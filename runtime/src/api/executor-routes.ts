@@ -43,9 +43,36 @@ export async function executorRoutes(app: FastifyInstance, deps: ApiDeps) {
         return reply.code(204).send();
       }
       conductor.bus.emit('changed', { pipelineId: job.pipeline.id, workflowId: job.workflow.id, jobId: job.id });
-      return job;
+      return { ...job, timings: await timingsFor(job.id) };
     },
   );
+
+  /** Per-file, per-class and per-test seconds from the job's last successful run with test results. */
+  const timingsFor = async (jobId: string) => {
+    const job = await store.job(jobId);
+    const last = job && deps.objects ? await store.lastSuccessfulJob(job.project_id, job.name) : undefined;
+    const body = last ? await deps.objects!.get(`tests/${last.id}.json`) : undefined;
+    if (!body) return undefined;
+    const chunks: Buffer[] = [];
+    for await (const c of body) chunks.push(Buffer.from(c));
+    const cases = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+      file: string;
+      classname: string;
+      name: string;
+      run_time: number;
+    }[];
+    const t = {
+      filename: {} as Record<string, number>,
+      classname: {} as Record<string, number>,
+      testname: {} as Record<string, number>,
+    };
+    for (const c of cases) {
+      if (c.file) t.filename[c.file] = (t.filename[c.file] ?? 0) + c.run_time;
+      if (c.classname) t.classname[c.classname] = (t.classname[c.classname] ?? 0) + c.run_time;
+      t.testname[c.name] = (t.testname[c.name] ?? 0) + c.run_time;
+    }
+    return t;
+  };
 
   const runningJob = async (req: FastifyRequest<{ Params: { id: string } }>) => {
     const job = await store.job(req.params.id);

@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import type { OtherStep, RunStep, StepPlan } from '../config/types.js';
 import type { ClaimedJob, JobOutcome, StepStatus } from '../protocol/executor.js';
 import { EXECUTOR_API } from '../protocol/executor.js';
 import { BlobClient, renderCacheKey } from './blobs.js';
-import { stepEnvironment } from './env.js';
+import { AGENT_CLI } from './agent-cli.js';
+import { DEFAULT_PATH, stepEnvironment } from './env.js';
 import { Reporter } from './reporter.js';
 import { killTree, Sandbox, type SandboxKind } from './sandbox.js';
 import { Launcher } from './launcher.js';
@@ -174,7 +175,21 @@ export class ExecutorAgent {
       const workdir = this.#layout(sandbox, job, true);
       const bashEnv = `${sandbox.tmp}/.bash_env-${job.id}`;
       writeFileSync(sandbox.hostPath(bashEnv), '');
-      const base = { HOME: sandbox.home, BASH_ENV: bashEnv, TMPDIR: sandbox.tmp, USER: 'circleci', SHELL: '/bin/bash' };
+      // The `circleci` command of the job (tests glob/split, env subst, step halt) and its timings.
+      mkdirSync(sandbox.hostPath(`${sandbox.tmp}/.rh-bin`), { recursive: true });
+      writeFileSync(sandbox.hostPath(`${sandbox.tmp}/.rh-bin/circleci`), AGENT_CLI, { mode: 0o755 });
+      const timings = `${sandbox.tmp}/.rh-timings.json`;
+      writeFileSync(sandbox.hostPath(timings), JSON.stringify(job.timings ?? {}));
+      const halt = sandbox.hostPath(`${sandbox.tmp}/.rh-halt`);
+      const base = {
+        HOME: sandbox.home,
+        BASH_ENV: bashEnv,
+        TMPDIR: sandbox.tmp,
+        USER: 'circleci',
+        SHELL: '/bin/bash',
+        PATH: `${sandbox.tmp}/.rh-bin:${DEFAULT_PATH}`,
+        CIRCLE_INTERNAL_TIMINGS_FILE: timings,
+      };
 
       let idx = 0;
       // Step 0, as on CircleCI: the environment the job runs in, said plainly.
@@ -223,6 +238,10 @@ export class ExecutorAgent {
           status = 'success';
         }
         if (status !== 'success' && status !== 'running') outcome = 'failed';
+        if (existsSync(halt)) {
+          reporter.output(i, 'out', 'Halted by `circleci step halt`: the remaining steps do not run.\n');
+          break;
+        }
       }
       jobShell.kill();
       for (const c of background) killTree(c);

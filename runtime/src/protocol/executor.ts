@@ -31,6 +31,12 @@ export interface ClaimedJob {
   readonly plan: JobPlan;
   /** Variables from project settings and contexts (lower precedence than the job's). */
   readonly environment: Record<string, string>;
+  /** Test timings from the job's last successful run, for `circleci tests split --split-by=timings`. */
+  readonly timings?: {
+    filename: Record<string, number>;
+    classname: Record<string, number>;
+    testname: Record<string, number>;
+  };
   /** Heartbeat interval the executor must keep while the job runs. */
   readonly heartbeat_seconds: number;
 }

@@ -251,6 +251,13 @@ export class Store {
   jobsOfWorkflow(workflowId: string) {
     return this.db.all<JobRow>('SELECT * FROM jobs WHERE workflow_id = ? ORDER BY created_at, name', [workflowId]);
   }
+  /** The latest successful run of a job of this name in the project (for test timings). */
+  lastSuccessfulJob(projectId: string, name: string) {
+    return this.db.get<JobRow>(
+      "SELECT * FROM jobs WHERE project_id = ? AND name = ? AND status = 'success' AND number IS NOT NULL ORDER BY stopped_at DESC LIMIT 1",
+      [projectId, name],
+    );
+  }
   jobsWithStatus(statuses: string[]) {
     return this.db.all<JobRow>(`SELECT * FROM jobs WHERE status IN (${statuses.map(() => '?').join(', ')})`, statuses);
   }
