@@ -10,6 +10,7 @@ import { Dispatcher } from './dispatcher/dispatcher.js';
 import { ExecutorAgent } from './executor/agent.js';
 import { chooseSandbox, type SandboxKind } from './executor/sandbox.js';
 import { FsObjectStore } from './objects/store.js';
+import { Envelope, LocalKeyProvider } from './secrets/envelope.js';
 import { OrbRegistry } from './orbs/registry.js';
 import { OutputService } from './output/output.js';
 import { Bus } from './shared/bus.js';
@@ -78,7 +79,13 @@ export async function startServer(
     const bus = new Bus();
     const orbs = new OrbRegistry(store);
     const conductor = new Conductor(store, bus, settings.dataDir, orbs);
-    const dispatcher = new Dispatcher(store, bus, secret, settings.publicUrl);
+    const envelope = new Envelope(new LocalKeyProvider(join(settings.dataDir, 'master.key')));
+    const projectEnv = async (projectId: string) => {
+      const out: Record<string, string> = {};
+      for (const v of await store.projectEnvVars(projectId)) out[v.name] = await envelope.decrypt(v.value_enc);
+      return out;
+    };
+    const dispatcher = new Dispatcher(store, bus, secret, settings.publicUrl, projectEnv);
     const output = new OutputService(store, bus);
     const deps = {
       store,
@@ -91,6 +98,7 @@ export async function startServer(
       urlSecret: secret,
       notices,
       orbs,
+      envelope,
       objects: new FsObjectStore(join(settings.dataDir, 'objects')),
     };
     app = await buildApp(deps);

@@ -96,6 +96,8 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     async waitForPipeline(pipelineId, timeoutMs = 60000) {
       return waitFor(
         async () => {
+          const pl = (await api('GET', `/api/v2/pipeline/${pipelineId}`)).body;
+          if (pl?.state === 'errored') throw new Error(`pipeline ${pipelineId} errored: ${JSON.stringify(pl.errors)}`);
           const wfs = await workflows(pipelineId);
           return wfs.length > 0 && wfs.every((w) => !['running', 'failing', 'on_hold'].includes(w.status)) && wfs;
         },

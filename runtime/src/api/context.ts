@@ -1,6 +1,7 @@
 import type { Conductor } from '../conductor/conductor.js';
 import type { Dispatcher } from '../dispatcher/dispatcher.js';
 import type { ObjectStore } from '../objects/store.js';
+import type { Envelope } from '../secrets/envelope.js';
 import type { OrbRegistry } from '../orbs/registry.js';
 import type { OutputService } from '../output/output.js';
 import type { Bus } from '../shared/bus.js';
@@ -23,6 +24,8 @@ export interface ApiDeps {
   readonly notices: string[];
   /** The private orb registry. */
   readonly orbs?: OrbRegistry;
+  /** Encrypts secrets at rest. */
+  readonly envelope?: Envelope;
   /** Object storage for caches and workspaces. */
   readonly objects?: ObjectStore;
 }

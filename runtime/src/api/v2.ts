@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { badRequest, notFound } from '../shared/errors.js';
+import { maskValue } from '../secrets/envelope.js';
+import { badRequest, notFound, RoundhouseError } from '../shared/errors.js';
 import type { JobRow, ProjectRow } from '../store/store.js';
 import { authenticator } from './auth.js';
 import { type ApiDeps, pageOf, pageToken, projectOf } from './context.js';
@@ -93,6 +94,61 @@ export async function v2Routes(app: FastifyInstance, deps: ApiDeps) {
       return { id: p.id, state: p.state, number: Number(p.number), created_at: p.created_at };
     },
   );
+
+  // Project environment variables: stored encrypted, never readable back (only masked).
+  const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+  const envelope = () => {
+    if (!deps.envelope) throw new RoundhouseError('RH_INTERNAL');
+    return deps.envelope;
+  };
+  app.get<{ Params: ProjectParams }>(
+    '/project/:vcs/:org/:repo/envvar',
+    { schema: { params: projectParams } },
+    async (req) => {
+      const project = await projectOf(store, req.params);
+      const items = [];
+      for (const v of await store.projectEnvVars(project.id))
+        items.push({ name: v.name, value: maskValue(await envelope().decrypt(v.value_enc)) });
+      return { items, next_page_token: null };
+    },
+  );
+  app.post<{ Params: ProjectParams; Body: { name: string; value: string } }>(
+    '/project/:vcs/:org/:repo/envvar',
+    {
+      schema: {
+        params: projectParams,
+        body: {
+          type: 'object',
+          properties: {
+            name: { type: 'string', minLength: 1, maxLength: 256 },
+            value: { type: 'string', maxLength: 32768 },
+          },
+          required: ['name', 'value'],
+          additionalProperties: false,
+        },
+      },
+    },
+    async (req, reply) => {
+      const project = await projectOf(store, req.params);
+      if (!ENV_NAME.test(req.body.name))
+        throw badRequest('Environment variable names start with a letter or _ and contain only letters, digits and _.');
+      const enc = await envelope().encrypt(req.body.value);
+      await store.tx((s) => s.putProjectEnvVar(project.id, req.body.name, enc));
+      reply.code(201);
+      return { name: req.body.name, value: maskValue(req.body.value) };
+    },
+  );
+  app.get<{ Params: ProjectParams & { name: string } }>('/project/:vcs/:org/:repo/envvar/:name', async (req) => {
+    const project = await projectOf(store, req.params);
+    const v = (await store.projectEnvVars(project.id)).find((x) => x.name === req.params.name);
+    if (!v) throw notFound('Environment variable');
+    return { name: v.name, value: maskValue(await envelope().decrypt(v.value_enc)) };
+  });
+  app.delete<{ Params: ProjectParams & { name: string } }>('/project/:vcs/:org/:repo/envvar/:name', async (req) => {
+    const project = await projectOf(store, req.params);
+    if (!(await store.deleteProjectEnvVar(project.id, req.params.name))) throw notFound('Environment variable');
+    return { message: 'Environment variable deleted.' };
+  });
 
   const listPipelines = async (project: ProjectRow, query: Record<string, unknown>, actor?: string) => {
     const offset = pageOf(query['page-token']);

@@ -19,6 +19,8 @@ export class Dispatcher {
     readonly bus: Bus,
     readonly secret: string,
     public publicUrl: string,
+    /** The project's environment variables (decrypted) for a job; none when absent. */
+    readonly projectEnv: (projectId: string) => Promise<Record<string, string>> = async () => ({}),
   ) {
     bus.on('job.queued', () => {
       const waiters = [...this.#waiters];
@@ -85,7 +87,10 @@ export class Dispatcher {
       workflow: { id: workflow.id, name: workflow.name },
       // Only build jobs are ever queued, and they always have a plan.
       plan: spec.plan!,
-      environment: spec.continuation ? { CIRCLE_CONTINUATION_KEY: spec.continuation } : {},
+      environment: {
+        ...(await this.projectEnv(project.id)),
+        ...(spec.continuation ? { CIRCLE_CONTINUATION_KEY: spec.continuation } : {}),
+      },
       heartbeat_seconds: HEARTBEAT_SECONDS,
     };
   }

@@ -143,7 +143,8 @@ export class ExecutorAgent {
   }
 
   async runJob(job: ClaimedJob): Promise<void> {
-    const reporter = new Reporter(this.opts.server, job.id, job.token);
+    // Project and context variables are secrets: masked in everything this job prints.
+    const reporter = new Reporter(this.opts.server, job.id, job.token, 50, Object.values(job.environment));
     let warm = await this.#warm;
     this.#warm = undefined;
     if (

@@ -18,12 +18,30 @@ export class Reporter {
   closed = false;
   onCancel: () => void = () => undefined;
 
+  readonly #secrets: string[];
+  readonly #maxSecret: number;
+  /** Output held back per step and stream: it may end with the start of a secret. */
+  readonly #pendingText = new Map<string, string>();
+
   constructor(
     readonly server: string,
     readonly jobId: string,
     readonly token: string,
     readonly intervalMs = 50,
-  ) {}
+    secrets: string[] = [],
+  ) {
+    // CircleCI's rule: values under 4 characters and true/false are not masked.
+    this.#secrets = [...new Set(secrets.filter((v) => v.length >= 4 && v !== 'true' && v !== 'false'))].sort(
+      (a, b) => b.length - a.length,
+    );
+    this.#maxSecret = Math.max(0, ...this.#secrets.map((v) => v.length));
+  }
+
+  #mask(text: string): string {
+    let out = text;
+    for (const v of this.#secrets) out = out.split(v).join('********');
+    return out;
+  }
 
   #push(e: JobEvent, now = false) {
     if (this.closed) return;
@@ -35,12 +53,35 @@ export class Reporter {
   stepStart(idx: number, name: string, type: string, bash_command?: string) {
     this.#push({ kind: 'step.start', idx, name, type, bash_command, ts: new Date().toISOString() });
   }
+  /** Step output, with secret values masked, also when a value arrives split across chunks. */
   output(idx: number, stream: 'out' | 'err', data: string) {
+    if (!this.#secrets.length) return this.#emit(idx, stream, data);
+    const key = `${idx}:${stream}`;
+    const text = (this.#pendingText.get(key) ?? '') + data;
+    // Hold back what could be the start of a secret; never cut through a whole occurrence.
+    let cut = Math.max(0, text.length - (this.#maxSecret - 1));
+    for (const v of this.#secrets) {
+      for (let at = text.indexOf(v); at >= 0; at = text.indexOf(v, at + 1))
+        if (at < cut && at + v.length > cut) cut = at;
+    }
+    this.#pendingText.set(key, text.slice(cut));
+    if (cut > 0) this.#emit(idx, stream, this.#mask(text.slice(0, cut)));
+  }
+  #flushText(idx: number) {
+    for (const stream of ['out', 'err'] as const) {
+      const key = `${idx}:${stream}`;
+      const rest = this.#pendingText.get(key);
+      if (rest) this.#emit(idx, stream, this.#mask(rest));
+      this.#pendingText.delete(key);
+    }
+  }
+  #emit(idx: number, stream: 'out' | 'err', data: string) {
     const seq = (this.#seq.get(idx) ?? 0) + 1;
     this.#seq.set(idx, seq);
     this.#push({ kind: 'output', idx, seq, stream, data, ts: new Date().toISOString() });
   }
   stepEnd(idx: number, status: StepStatus, exit_code: number | null) {
+    this.#flushText(idx);
     this.#push({ kind: 'step.end', idx, status, exit_code, ts: new Date().toISOString() });
   }
   heartbeat() {
@@ -63,6 +104,7 @@ export class Reporter {
 
   /** Reports the outcome, with whatever events are still pending, in one request. */
   async finish(status: JobOutcome): Promise<void> {
+    for (const key of [...this.#pendingText.keys()]) this.#flushText(Number(key.split(':')[0]));
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
     while (this.#inflight) await this.#inflight;

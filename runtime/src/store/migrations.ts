@@ -126,6 +126,14 @@ export const MIGRATIONS: readonly string[] = [
   // 3: setup workflows: the pipeline's continuation key (hashed; null once used) and the workflow tag.
   `ALTER TABLE pipelines ADD COLUMN continuation TEXT;
   ALTER TABLE workflows ADD COLUMN tag TEXT`,
+  // 4: project environment variables, envelope-encrypted (never stored in the clear).
+  `CREATE TABLE project_env_vars (
+    project_id TEXT NOT NULL REFERENCES projects(id),
+    name TEXT NOT NULL,
+    value_enc TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (project_id, name)
+  )`,
 ];
 
 export async function migrate(db: Db): Promise<number> {

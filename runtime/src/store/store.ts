@@ -301,6 +301,21 @@ export class Store {
           stepIdx,
         ]);
   }
+  // project environment variables (values are envelope-encrypted by the caller)
+  projectEnvVars(projectId: string) {
+    return this.db.all<{ name: string; value_enc: string; created_at: string }>(
+      'SELECT name, value_enc, created_at FROM project_env_vars WHERE project_id = ? ORDER BY name',
+      [projectId],
+    );
+  }
+  async putProjectEnvVar(projectId: string, name: string, valueEnc: string) {
+    await this.db.run('DELETE FROM project_env_vars WHERE project_id = ? AND name = ?', [projectId, name]);
+    await this.insert('project_env_vars', { project_id: projectId, name, value_enc: valueEnc, created_at: now() });
+  }
+  async deleteProjectEnvVar(projectId: string, name: string): Promise<boolean> {
+    return (await this.db.run('DELETE FROM project_env_vars WHERE project_id = ? AND name = ?', [projectId, name])) > 0;
+  }
+
   // orb registry
   orbVersions(namespace?: string, name?: string) {
     if (namespace !== undefined && name !== undefined) {
