@@ -16,7 +16,7 @@ const MAY_IMPORT: Record<string, { folders: string[]; packages: string[] }> = {
   store: { folders: ['shared'], packages: ['better-sqlite3', 'pg'] },
   vcs: { folders: ['shared'], packages: [] },
   orbs: { folders: ['config', 'shared'], packages: ['yaml'] },
-  objects: { folders: [], packages: [] },
+  objects: { folders: [], packages: ['@aws-sdk/client-s3'] },
   secrets: { folders: [], packages: [] },
   conductor: { folders: ['config', 'store', 'vcs', 'shared'], packages: [] },
   dispatcher: { folders: ['conductor', 'protocol', 'store', 'shared'], packages: [] },

@@ -9,6 +9,7 @@ import { DEMO_SLUG, ensureDemoRepo } from './demo.js';
 import { Dispatcher } from './dispatcher/dispatcher.js';
 import { ExecutorAgent } from './executor/agent.js';
 import { chooseSandbox, type SandboxKind } from './executor/sandbox.js';
+import { S3ObjectStore } from './objects/s3.js';
 import { FsObjectStore } from './objects/store.js';
 import { Envelope, LocalKeyProvider } from './secrets/envelope.js';
 import { OrbRegistry } from './orbs/registry.js';
@@ -99,7 +100,9 @@ export async function startServer(
       notices,
       orbs,
       envelope,
-      objects: new FsObjectStore(join(settings.dataDir, 'objects')),
+      objects: settings.objects
+        ? new S3ObjectStore(settings.objects)
+        : new FsObjectStore(join(settings.dataDir, 'objects')),
     };
     app = await buildApp(deps);
     await app.listen({ port: settings.port, host: settings.host });

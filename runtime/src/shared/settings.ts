@@ -26,6 +26,10 @@ export interface Settings {
   readonly drainSeconds: number;
   /** URL under which this server is reachable (for links and the local executors). */
   readonly publicUrl: string;
+  /** Object storage: unset = a folder in the data dir; else an S3 (or S3-compatible) bucket. */
+  readonly objects:
+    | { readonly bucket: string; readonly region: string; readonly endpoint?: string; readonly prefix?: string }
+    | undefined;
 }
 
 type Env = Record<string, string | undefined>;
@@ -75,6 +79,25 @@ export function loadSettings(env: Env = process.env): Settings {
   if (!['bwrap', 'none', 'auto'].includes(sandbox)) {
     throw new RoundhouseError('RH_SETTINGS_INVALID', 'ROUNDHOUSE_SANDBOX', `expected bwrap or none, got "${sandbox}"`);
   }
+  const bucket = env.ROUNDHOUSE_OBJECTS_BUCKET;
+  if (bucket !== undefined && bucket !== '' && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
+    throw new RoundhouseError(
+      'RH_SETTINGS_INVALID',
+      'ROUNDHOUSE_OBJECTS_BUCKET',
+      `"${bucket}" is not a valid bucket name`,
+    );
+  }
+  const endpoint = env.ROUNDHOUSE_OBJECTS_ENDPOINT || undefined;
+  if (endpoint && !/^https?:\/\//.test(endpoint))
+    throw new RoundhouseError('RH_SETTINGS_INVALID', 'ROUNDHOUSE_OBJECTS_ENDPOINT', 'expected an http(s) URL');
+  const objects = bucket
+    ? {
+        bucket,
+        region: env.ROUNDHOUSE_OBJECTS_REGION || 'us-east-1',
+        endpoint,
+        prefix: env.ROUNDHOUSE_OBJECTS_PREFIX || undefined,
+      }
+    : undefined;
   const publicUrl = env.ROUNDHOUSE_URL || `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
   return Object.freeze({
     dataDir,
@@ -89,5 +112,6 @@ export function loadSettings(env: Env = process.env): Settings {
     executorToken: secret(env, 'ROUNDHOUSE_EXECUTOR_TOKEN') ?? randomBytes(24).toString('hex'),
     drainSeconds: int(env, 'ROUNDHOUSE_DRAIN_SECONDS', 10, 0, 3600),
     publicUrl,
+    objects,
   });
 }
