@@ -1,19 +1,8 @@
 import test from 'ava';
 import { parse } from 'yaml';
+import { errors, ok } from '../helpers/compile.js';
 import { compileConfig, parseDuration } from '../../runtime/src/config/compile.js';
 import { filterAllows, patternMatches } from '../../runtime/src/config/filters.js';
-import { formatConfigError } from '../../runtime/src/config/types.js';
-
-const ok = async (text: string, ctx = {}) => {
-  const r = await compileConfig(text, ctx);
-  if (!r.ok) throw new Error(r.errors.map(formatConfigError).join('\n'));
-  return r;
-};
-const errors = async (text: string, ctx = {}) => {
-  const r = await compileConfig(text, ctx);
-  if (r.ok) throw new Error('expected errors');
-  return r.errors.map(formatConfigError);
-};
 
 test('version 2.0 config with a workflows version key compiles; without workflows the build job runs', async (t) => {
   const r = await ok(`version: 2

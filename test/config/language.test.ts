@@ -1,19 +1,9 @@
 import test from 'ava';
 import { parse } from 'yaml';
-import { compileConfig } from '../../runtime/src/config/compile.js';
+import { errors, ok } from '../helpers/compile.js';
 import { evaluate, truthy } from '../../runtime/src/config/logic.js';
-import { formatConfigError, type OrbSource, type RunStep } from '../../runtime/src/config/types.js';
+import type { OrbSource, RunStep } from '../../runtime/src/config/types.js';
 
-const ok = async (text: string, ctx = {}) => {
-  const r = await compileConfig(text, ctx);
-  if (!r.ok) throw new Error(r.errors.map(formatConfigError).join('\n'));
-  return r;
-};
-const errors = async (text: string, ctx = {}) => {
-  const r = await compileConfig(text, ctx);
-  if (r.ok) throw new Error('expected errors');
-  return r.errors.map(formatConfigError);
-};
 const commands = (r: Awaited<ReturnType<typeof ok>>, job: string) =>
   r.plan.jobs[job].steps.map((s) => (s.type === 'run' ? (s as RunStep).command : s.type));
 
