@@ -10,7 +10,7 @@ import { Dispatcher } from './dispatcher/dispatcher.js';
 import { ExecutorAgent } from './executor/agent.js';
 import { chooseSandbox, type SandboxKind } from './executor/sandbox.js';
 import { S3ObjectStore } from './objects/s3.js';
-import { FsObjectStore } from './objects/store.js';
+import { expireObjects, FsObjectStore } from './objects/store.js';
 import { Envelope, LocalKeyProvider } from './secrets/envelope.js';
 import { OrbRegistry } from './orbs/registry.js';
 import { OutputService } from './output/output.js';
@@ -61,6 +61,7 @@ export async function startServer(
   let app: FastifyInstance | undefined;
   let reaper: NodeJS.Timeout | undefined;
   let scheduler: NodeJS.Timeout | undefined;
+  let expiry: NodeJS.Timeout | undefined;
   const agents: ExecutorAgent[] = [];
   try {
     let user = await store.userByLogin('admin');
@@ -80,6 +81,9 @@ export async function startServer(
     const bus = new Bus();
     const orbs = new OrbRegistry(store);
     const conductor = new Conductor(store, bus, settings.dataDir, orbs);
+    const objects = settings.objects
+      ? new S3ObjectStore(settings.objects)
+      : new FsObjectStore(join(settings.dataDir, 'objects'));
     const envelope = new Envelope(new LocalKeyProvider(join(settings.dataDir, 'master.key')));
     const projectEnv = async (projectId: string) => {
       const out: Record<string, string> = {};
@@ -122,6 +126,12 @@ export async function startServer(
         (!!j.lease_until && Date.parse(j.lease_until) < Date.now()),
     );
     if (requeued) log(`requeued ${requeued} job(s) interrupted by the previous stop`);
+    // Storage object expiry: swept at start and every hour.
+    const sweep = () =>
+      expireObjects(objects, settings.objectExpiryDays).catch((e) => log(`object expiry: ${(e as Error).message}`));
+    void sweep();
+    expiry = setInterval(sweep, 3600000);
+    expiry.unref();
     // Scheduled workflows: checked at the start of every minute.
     const tick = () => {
       conductor.runSchedules(new Date()).catch((e) => log(`schedules: ${(e as Error).message}`));
@@ -171,6 +181,7 @@ export async function startServer(
       (closing ??= (async () => {
         clearInterval(reaper);
         clearTimeout(scheduler);
+        clearInterval(expiry);
         await Promise.all(agents.map((a) => a.stop(settings.drainSeconds * 1000)));
         for (const j of await store.jobsWithStatus(['running'])) {
           if (mine(j.claimed_by)) await conductor.requeueJob(j.id, 'the server stopped while it ran');
@@ -183,6 +194,7 @@ export async function startServer(
   } catch (e) {
     clearInterval(reaper);
     clearTimeout(scheduler);
+    clearInterval(expiry);
     await Promise.all(agents.map((a) => a.stop()));
     await app?.close();
     await store.close();

@@ -6,7 +6,7 @@ import test from 'ava';
 // @ts-expect-error s3rver ships no types
 import S3rver from 's3rver';
 import { S3ObjectStore } from '../../runtime/src/objects/s3.js';
-import { FsObjectStore, type ObjectStore } from '../../runtime/src/objects/store.js';
+import { expireObjects, FsObjectStore, type ObjectStore } from '../../runtime/src/objects/store.js';
 import { configRepo } from '../helpers/git.js';
 import { startTestServer } from '../helpers/server.js';
 
@@ -46,6 +46,20 @@ const text = async (r: Readable | undefined) => {
 };
 
 for (const [kind, make] of stores) {
+  test(`${kind}: storage object expiry deletes what is older than N days, 0 keeps everything`, async (t) => {
+    const store = make();
+    await store.put('artifacts/j1/0/a.txt', Readable.from(['a']));
+    await store.put('caches/p/k', Readable.from(['c']));
+    await store.put('elsewhere/x', Readable.from(['x']));
+    t.is(await expireObjects(store, 0), 0);
+    t.is(await expireObjects(store, 1), 0, 'nothing is a day old yet');
+    // Seen from three days on, both are past a 2-day expiry; objects outside the job data stay.
+    t.is(await expireObjects(store, 2, Date.now() + 3 * 86400000), 2);
+    t.is(await store.head('artifacts/j1/0/a.txt'), undefined);
+    t.is(await store.head('caches/p/k'), undefined);
+    t.truthy(await store.head('elsewhere/x'));
+  });
+
   test(`${kind}: put, get, head, list by prefix, put-if-absent keeps the first`, async (t) => {
     const store = make();
     t.true(await store.put('caches/p1/deps-main-abc', Readable.from(['first'])));

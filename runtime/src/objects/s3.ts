@@ -82,6 +82,11 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
+  async delete(key: string): Promise<void> {
+    const { DeleteObjectCommand } = await this.#sdk;
+    await (await this.#client).send(new DeleteObjectCommand({ Bucket: this.opts.bucket, Key: this.#key(key) }));
+  }
+
   async list(prefix: string): Promise<ObjectInfo[]> {
     const { ListObjectsV2Command } = await this.#sdk;
     const out: ObjectInfo[] = [];

@@ -20,6 +20,26 @@ export interface ObjectStore {
   get(key: string): Promise<Readable | undefined>;
   head(key: string): Promise<ObjectInfo | undefined>;
   list(prefix: string): Promise<ObjectInfo[]>;
+  delete(key: string): Promise<void>;
+}
+
+/**
+ * Deletes objects older than `days` (0 keeps everything): the operations guide's "storage object
+ * expiry". Returns how many were deleted. (On S3 a bucket lifecycle rule does the same.)
+ */
+export async function expireObjects(store: ObjectStore, days: number, now = Date.now()): Promise<number> {
+  if (days <= 0) return 0;
+  const cutoff = now - days * 86400000;
+  let n = 0;
+  for (const prefix of ['artifacts/', 'caches/', 'workspaces/', 'tests/']) {
+    for (const o of await store.list(prefix)) {
+      if (o.modified < cutoff) {
+        await store.delete(o.key);
+        n++;
+      }
+    }
+  }
+  return n;
 }
 
 const SAFE_KEY = /^[\w.@%+=-]+(\/[\w.@%+=-]+)*$/;
@@ -66,6 +86,10 @@ export class FsObjectStore implements ObjectStore {
     } catch {
       return undefined;
     }
+  }
+
+  async delete(key: string): Promise<void> {
+    await rm(this.#path(key), { force: true });
   }
 
   async list(prefix: string): Promise<ObjectInfo[]> {

@@ -26,6 +26,8 @@ export interface Settings {
   readonly drainSeconds: number;
   /** URL under which this server is reachable (for links and the local executors). */
   readonly publicUrl: string;
+  /** Objects (artifacts, caches, workspaces, test results) older than this many days are deleted; 0 = never. */
+  readonly objectExpiryDays: number;
   /** Object storage: unset = a folder in the data dir; else an S3 (or S3-compatible) bucket. */
   readonly objects:
     | { readonly bucket: string; readonly region: string; readonly endpoint?: string; readonly prefix?: string }
@@ -113,5 +115,6 @@ export function loadSettings(env: Env = process.env): Settings {
     drainSeconds: int(env, 'ROUNDHOUSE_DRAIN_SECONDS', 10, 0, 3600),
     publicUrl,
     objects,
+    objectExpiryDays: int(env, 'ROUNDHOUSE_OBJECT_EXPIRY_DAYS', 0, 0, 36500),
   });
 }
