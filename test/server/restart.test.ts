@@ -57,6 +57,13 @@ async function until<T>(fn: () => Promise<T | undefined | false>, what: string, 
   }
 }
 
+/** Waits until the pipeline's workflow has stopped, on a restarted server. */
+const finished = (url: string, pipelineId: string) =>
+  until(async () => {
+    const r = await jobsOf(url, pipelineId);
+    return r.wf && !['running', 'failing'].includes(r.wf.status) ? r : undefined;
+  }, 'pipeline to finish after restart');
+
 const envFor = (dataDir: string) => ({
   ROUNDHOUSE_DATA_DIR: dataDir,
   ROUNDHOUSE_ADMIN_TOKEN: TOKEN,
@@ -83,10 +90,7 @@ test('a server killed (SIGKILL) mid-pipeline resumes after restart: every job re
 
   const second = await spawnServer(envFor(dataDir), port);
   t.teardown(() => second.child.kill('SIGKILL'));
-  const { wf, jobs } = await until(async () => {
-    const r = await jobsOf(second.url, p.id);
-    return r.wf && !['running', 'failing'].includes(r.wf.status) ? r : undefined;
-  }, 'pipeline to finish after restart');
+  const { wf, jobs } = await finished(second.url, p.id);
   t.is(wf.status, 'success');
   t.deepEqual(jobs.map((j) => [j.name, j.status]).sort(), [
     ['after', 'success'],
@@ -123,10 +127,7 @@ test('SIGTERM requeues running jobs after the drain period and exits cleanly; th
 
   const second = await spawnServer(envFor(dataDir), port);
   t.teardown(() => second.child.kill('SIGKILL'));
-  const { wf, jobs } = await until(async () => {
-    const r = await jobsOf(second.url, p.id);
-    return r.wf && !['running', 'failing'].includes(r.wf.status) ? r : undefined;
-  }, 'pipeline to finish after restart');
+  const { wf, jobs } = await finished(second.url, p.id);
   t.is(wf.status, 'success');
   t.true(jobs.every((j) => j.status === 'success'));
   const slow = jobs.find((j) => j.name === 'slow')!;

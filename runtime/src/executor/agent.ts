@@ -10,7 +10,7 @@ import { DEFAULT_PATH, stepEnvironment } from './env.js';
 import { Reporter } from './reporter.js';
 import { killTree, Sandbox, type SandboxKind } from './sandbox.js';
 import { Launcher } from './launcher.js';
-import { blobStep, endStep, runScript } from './steps.js';
+import { blobStep, endStep, runScript, type StepContext } from './steps.js';
 import { JobShell, shellQuote, wrapperScript } from './shell.js';
 
 export interface AgentOptions {
@@ -206,15 +206,14 @@ export class ExecutorAgent {
       idx++;
 
       const jobShell = shell;
+      const ctx: StepContext = { server: this.opts.server, job, sandbox, shell: jobShell, workdir, base, reporter };
       for (const step of job.plan.steps) {
         if (killed || reporter.canceled) break;
         if (!shouldRun(step, outcome)) continue;
         const i = idx++;
         let status: StepStatus;
-        if (step.type === 'checkout')
-          status = await this.#checkout(job, step, sandbox, jobShell, workdir, base, reporter, i);
-        else if (step.type === 'run')
-          status = await this.#runStep(job, step, sandbox, jobShell, workdir, base, reporter, i, background);
+        if (step.type === 'checkout') status = await this.#checkout(ctx, step, i);
+        else if (step.type === 'run') status = await this.#runStep(ctx, step, i, background);
         else if (
           [
             'save_cache',
@@ -225,7 +224,7 @@ export class ExecutorAgent {
             'store_test_results',
           ].includes(step.type)
         )
-          status = await blobStep(this.opts.server, job, step, sandbox, jobShell, workdir, base, reporter, i);
+          status = await blobStep(ctx, step, i);
         else {
           // SSH keys and remote Docker arrive with the executor issue;
           // until then the step says plainly that it did nothing.
@@ -295,16 +294,8 @@ export class ExecutorAgent {
    * The checkout step runs inside the sandbox like any step (git is one of the host's tools there):
    * fetch the pipeline's ref into the working directory and check out the pipeline's commit.
    */
-  async #checkout(
-    job: ClaimedJob,
-    step: Extract<StepPlan, { type: 'checkout' }>,
-    sandbox: Sandbox,
-    shell: JobShell,
-    workdir: string,
-    base: Record<string, string>,
-    reporter: Reporter,
-    idx: number,
-  ): Promise<StepStatus> {
+  async #checkout(ctx: StepContext, step: Extract<StepPlan, { type: 'checkout' }>, idx: number): Promise<StepStatus> {
+    const { job, sandbox, shell, workdir, base, reporter } = ctx;
     reporter.stepStart(idx, step.name, 'checkout');
     const target = step.path ? sandbox.resolve(step.path, workdir) : workdir;
     const { tag, branch, revision } = job.pipeline;
@@ -338,16 +329,12 @@ export class ExecutorAgent {
   }
 
   async #runStep(
-    job: ClaimedJob,
+    ctx: StepContext,
     step: RunStep,
-    sandbox: Sandbox,
-    shell: JobShell,
-    workdir: string,
-    base: Record<string, string>,
-    reporter: Reporter,
     idx: number,
     background: Set<ReturnType<Sandbox['spawn']>>,
   ): Promise<StepStatus> {
+    const { job, sandbox, shell, workdir, base, reporter } = ctx;
     reporter.stepStart(idx, step.name, 'run', step.command);
     const cwd = step.working_directory ? sandbox.resolve(step.working_directory, workdir) : workdir;
     const script = `${sandbox.tmp}/.rh-step-${idx}`;

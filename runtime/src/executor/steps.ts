@@ -11,6 +11,19 @@ import { type JobShell, shellQuote, wrapperScript } from './shell.js';
 
 /** Steps the executor carries out itself, through scripts in the job shell and the blob protocol. */
 
+/** What every step of a job runs with. */
+export interface StepContext {
+  readonly server: string;
+  readonly job: ClaimedJob;
+  readonly sandbox: Sandbox;
+  readonly shell: JobShell;
+  /** The job's working directory, as its processes see it. */
+  readonly workdir: string;
+  /** Environment the executor adds (HOME, BASH_ENV, PATH with the `circleci` command, …). */
+  readonly base: Record<string, string>;
+  readonly reporter: Reporter;
+}
+
 /** Runs a script of the executor's own (checkout, caches, workspaces) in the job shell. */
 export async function runScript(
   sandbox: Sandbox,
@@ -41,17 +54,8 @@ export function endStep(reporter: Reporter, idx: number, code: number | null): S
  * unpacked inside the sandbox (tar in the job shell); the executor moves them to and from the
  * platform's object storage.
  */
-export async function blobStep(
-  server: string,
-  job: ClaimedJob,
-  step: OtherStep,
-  sandbox: Sandbox,
-  shell: JobShell,
-  workdir: string,
-  base: Record<string, string>,
-  reporter: Reporter,
-  idx: number,
-): Promise<StepStatus> {
+export async function blobStep(ctx: StepContext, step: OtherStep, idx: number): Promise<StepStatus> {
+  const { server, job, sandbox, shell, workdir, base, reporter } = ctx;
   reporter.stepStart(idx, step.name, step.type);
   const blobs = new BlobClient(server, job.id, job.token);
   const env = stepEnvironment(job, base, {});
