@@ -91,7 +91,7 @@ export async function startServer(
       return out;
     };
     const dispatcher = new Dispatcher(store, bus, secret, settings.publicUrl, projectEnv);
-    const output = new OutputService(store, bus);
+    const output = new OutputService(store, bus, objects, log);
     const deps = {
       store,
       bus,
@@ -104,9 +104,7 @@ export async function startServer(
       notices,
       orbs,
       envelope,
-      objects: settings.objects
-        ? new S3ObjectStore(settings.objects)
-        : new FsObjectStore(join(settings.dataDir, 'objects')),
+      objects,
     };
     app = await buildApp(deps);
     await app.listen({ port: settings.port, host: settings.host });

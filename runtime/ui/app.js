@@ -266,6 +266,18 @@ async function pipelinePage(slug, number, focus, gen) {
 async function jobPage(slug, number, jobNumber, gen) {
   const job = await api('GET', `/api/ui/project/${slug}/job/${jobNumber}`);
   if (!current(gen)) return;
+  // A parallel job shows one node's steps at a time (?node=K), like CircleCI's node tabs.
+  const total = Math.max(1, Number(job.parallelism) || 1);
+  const node = Math.min(total - 1, Math.max(0, Number(new URLSearchParams(location.search).get('node')) || 0));
+  const nodeTabs =
+    total > 1
+      ? `<p class="nodes">${Array.from({ length: total }, (_, k) =>
+          k === node
+            ? `<strong data-node="${k}">Node ${k}</strong>`
+            : `<a data-nav data-node="${k}" href="${location.pathname}?node=${k}">Node ${k}</a>`,
+        ).join(' ')}</p>`
+      : '';
+  const mine = (d) => (d.node ?? 0) === node;
   crumbs([
     ['Projects', '/'],
     [slug, `/projects/${slug}`],
@@ -275,6 +287,7 @@ async function jobPage(slug, number, jobNumber, gen) {
   $('#main').innerHTML =
     `<h2>${esc(job.name)} <span class="muted">#${job.number}</span> <span id="job-status">${badge(job.status)}</span></h2>
     <p><button id="cancel-job">Cancel job</button> <a data-nav href="/pipelines/${esc(slug)}/${number}/workflows/${job.workflow_id}">Workflow</a></p>
+    ${nodeTabs}
     <div id="messages"></div><div id="steps"></div>`;
   $('#cancel-job').onclick = async () => {
     try {
@@ -305,6 +318,7 @@ async function jobPage(slug, number, jobNumber, gen) {
     stepEl(idx).el.querySelector('.st').innerHTML = badge(status);
   };
   const addOutput = (o) => {
+    if (!mine(o)) return;
     const key = `${o.stepIdx}:${o.seq}`;
     if (seen.has(key)) return;
     seen.add(key);
@@ -322,7 +336,7 @@ async function jobPage(slug, number, jobNumber, gen) {
   cleanup = () => es.close();
   es.addEventListener('snapshot', (e) => {
     const d = JSON.parse(e.data);
-    for (const s of d.steps) {
+    for (const s of d.steps.filter(mine)) {
       stepEl(s.idx, s.name);
       setStatus(s.idx, s.status);
     }
@@ -331,6 +345,7 @@ async function jobPage(slug, number, jobNumber, gen) {
   });
   es.addEventListener('step', (e) => {
     const d = JSON.parse(e.data);
+    if (!mine(d)) return;
     stepEl(d.idx, d.name || undefined);
     setStatus(d.idx, d.status);
   });

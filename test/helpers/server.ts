@@ -21,10 +21,11 @@ export interface TestServer extends RunningServer {
   /** Waits until every workflow of the pipeline has stopped; returns workflows with their jobs. */
   waitForPipeline(pipelineId: string, timeoutMs?: number): Promise<WorkflowWithJobs[]>;
   waitFor<T>(fn: () => Promise<T | undefined | false>, what: string, timeoutMs?: number): Promise<T>;
-  /** Text of a job's step (by name) through the v1.1 output_url. */
+  /** Text of a job's steps (of one parallel node) through the v1.1 output_url. */
   stepOutput(
     slug: string,
     jobNumber: number,
+    node?: number,
   ): Promise<{ name: string; status: string; exit_code: number | null; output: string }[]>;
 }
 
@@ -105,13 +106,14 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
         timeoutMs,
       );
     },
-    async stepOutput(slug, jobNumber) {
+    async stepOutput(slug, jobNumber, node = 0) {
       const [vcs, org, repo] = slug.split('/');
       const build = (await api('GET', `/api/v1.1/project/${vcs === 'gh' ? 'github' : vcs}/${org}/${repo}/${jobNumber}`))
         .body;
       const out = [];
       for (const s of build.steps) {
-        const a = s.actions[0];
+        const a = s.actions.find((x: { index: number }) => x.index === node);
+        if (!a) continue;
         const res = await fetch(a.output_url);
         const msgs = (await res.json()) as { message: string }[];
         out.push({

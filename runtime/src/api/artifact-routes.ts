@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
-import { decodeSegment, encodeSegment } from '../objects/store.js';
+import { decodeSegment, encodeSegment, type ObjectStore } from '../objects/store.js';
 import { parseJUnit, type TestCase } from '../output/junit.js';
 import { badRequest, notFound, RoundhouseError } from '../shared/errors.js';
 import { authenticator } from './auth.js';
@@ -47,7 +47,7 @@ export async function artifactRoutes(app: FastifyInstance, deps: ApiDeps) {
   const objects = deps.objects!;
 
   // Executor side (job token).
-  app.put<{ Params: { id: string }; Querystring: { path?: string } }>(
+  app.put<{ Params: { id: string }; Querystring: { path?: string; node?: string } }>(
     '/api/internal/executor/jobs/:id/artifacts',
     async (req) => {
       const job = await store.job(req.params.id);
@@ -55,11 +55,11 @@ export async function artifactRoutes(app: FastifyInstance, deps: ApiDeps) {
       const path = req.query.path ?? '';
       if (!path || path.split('/').some((s) => s === '..'))
         throw badRequest('artifact `path` is required and may not contain ..');
-      await objects.put(`artifacts/${job.id}/0/${encodePath(path)}`, req.body as Readable);
+      await objects.put(`artifacts/${job.id}/${nodeOf(req.query.node)}/${encodePath(path)}`, req.body as Readable);
       return { saved: true };
     },
   );
-  app.post<{ Params: { id: string }; Body: { file: string; xml: string }[] }>(
+  app.post<{ Params: { id: string }; Querystring: { node?: string }; Body: { file: string; xml: string }[] }>(
     '/api/internal/executor/jobs/:id/tests',
     async (req) => {
       const job = await store.job(req.params.id);
@@ -73,10 +73,12 @@ export async function artifactRoutes(app: FastifyInstance, deps: ApiDeps) {
           problems.push(`${r.file}: ${(e as Error).message}`);
         }
       }
-      const existing = await objects.get(`tests/${job.id}.json`);
+      // One object per parallel node: nodes upload at the same time.
+      const key = testResultsKey(job.id, nodeOf(req.query.node));
+      const existing = await objects.get(key);
       const before: TestCase[] = existing ? JSON.parse(await streamText(existing)) : [];
       const { Readable: R } = await import('node:stream');
-      await objects.put(`tests/${job.id}.json`, R.from([JSON.stringify([...before, ...cases])]));
+      await objects.put(key, R.from([JSON.stringify([...before, ...cases])]));
       return { tests: cases.length, problems };
     },
   );
@@ -111,8 +113,7 @@ export async function artifactRoutes(app: FastifyInstance, deps: ApiDeps) {
       '/api/v2/project/:vcs/:org/:repo/:num/tests',
       async (req) => {
         const { job } = await jobOf(req.params);
-        const body = await objects.get(`tests/${job.id}.json`);
-        return { items: body ? JSON.parse(await streamText(body)) : [], next_page_token: null };
+        return { items: await readTestResults(objects, job.id), next_page_token: null };
       },
     );
     api.get<{ Params: { job: string; node: string; '*': string } }>('/artifacts/:job/:node/*', async (req, reply) => {
@@ -127,6 +128,27 @@ export async function artifactRoutes(app: FastifyInstance, deps: ApiDeps) {
       return reply.send(body);
     });
   });
+}
+
+const nodeOf = (q: string | undefined) => {
+  const n = Number(q ?? 0);
+  if (!Number.isInteger(n) || n < 0 || n > 1000) throw badRequest('`node` must be a parallel node index');
+  return n;
+};
+
+/** Where a job's parsed test results are kept: node 0 at tests/<job>.json, node k at tests/<job>.node<k>.json. */
+export const testResultsKey = (jobId: string, node: number) =>
+  node ? `tests/${jobId}.node${node}.json` : `tests/${jobId}.json`;
+
+/** Every test case a job stored, all nodes. */
+export async function readTestResults(objects: ObjectStore, jobId: string): Promise<TestCase[]> {
+  const out: TestCase[] = [];
+  const keys = (await objects.list(`tests/${jobId}.`)).map((o) => o.key).sort();
+  for (const key of keys) {
+    const body = await objects.get(key);
+    if (body) out.push(...(JSON.parse(await streamText(body)) as TestCase[]));
+  }
+  return out;
 }
 
 async function streamText(s: Readable): Promise<string> {

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { decodeSegment, encodeSegment } from '../objects/store.js';
-import { notFound, RoundhouseError } from '../shared/errors.js';
+import { badRequest, notFound, RoundhouseError } from '../shared/errors.js';
 import type { JobRow } from '../store/store.js';
 import type { ApiDeps } from './context.js';
 
@@ -66,9 +66,13 @@ export async function blobRoutes(app: FastifyInstance, deps: ApiDeps) {
     return reply.type('application/octet-stream').send(body);
   });
 
-  app.put<{ Params: { id: string } }>('/jobs/:id/workspace', async (req) => {
+  app.put<{ Params: { id: string }; Querystring: { node?: string } }>('/jobs/:id/workspace', async (req) => {
     const job = await runningJob(req);
-    await objects.put(`workspaces/${job.workflow_id}/${job.id}`, req.body as import('node:stream').Readable);
+    // Each parallel node persists its own layer: node 0 at <job>, node k at <job>-<k>.
+    const node = Number(req.query.node ?? 0);
+    if (!Number.isInteger(node) || node < 0 || node > 1000) throw badRequest('`node` must be a parallel node index');
+    const key = `workspaces/${job.workflow_id}/${job.id}${node ? `-${node}` : ''}`;
+    await objects.put(key, req.body as import('node:stream').Readable);
     return { saved: true };
   });
 
@@ -86,16 +90,20 @@ export async function blobRoutes(app: FastifyInstance, deps: ApiDeps) {
       }
     };
     visit(job.id);
-    const present: JobRow[] = [];
+    const present: { job: JobRow; refs: string[] }[] = [];
     for (const id of up) {
       const j = byId.get(id);
       // A carried-over job of a rerun keeps the layer it wrote in its original workflow.
       const source = j?.copied_from ? await store.job(j.copied_from) : j;
-      if (source && (await objects.head(`workspaces/${source.workflow_id}/${source.id}`))) present.push(source);
+      if (!source) continue;
+      const refs = (await objects.list(`workspaces/${source.workflow_id}/${source.id}`))
+        .map((o) => o.key.slice('workspaces/'.length))
+        .sort((a, b) => a.length - b.length || a.localeCompare(b));
+      if (refs.length) present.push({ job: source, refs });
     }
     return present
-      .sort((a, b) => (a.stopped_at ?? '').localeCompare(b.stopped_at ?? ''))
-      .map((j) => `${j.workflow_id}/${j.id}`);
+      .sort((a, b) => (a.job.stopped_at ?? '').localeCompare(b.job.stopped_at ?? ''))
+      .flatMap((p) => p.refs);
   };
 
   app.get<{ Params: { id: string } }>('/jobs/:id/workspace', async (req) => ({

@@ -1,3 +1,4 @@
+import { readTestResults } from './artifact-routes.js';
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { LEASE_SECONDS } from '../dispatcher/dispatcher.js';
@@ -51,16 +52,8 @@ export async function executorRoutes(app: FastifyInstance, deps: ApiDeps) {
   const timingsFor = async (jobId: string) => {
     const job = await store.job(jobId);
     const last = job && deps.objects ? await store.lastSuccessfulJob(job.project_id, job.name) : undefined;
-    const body = last ? await deps.objects!.get(`tests/${last.id}.json`) : undefined;
-    if (!body) return undefined;
-    const chunks: Buffer[] = [];
-    for await (const c of body) chunks.push(Buffer.from(c));
-    const cases = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
-      file: string;
-      classname: string;
-      name: string;
-      run_time: number;
-    }[];
+    const cases = last ? await readTestResults(deps.objects!, last.id) : [];
+    if (!cases.length) return undefined;
     const t = {
       filename: {} as Record<string, number>,
       classname: {} as Record<string, number>,

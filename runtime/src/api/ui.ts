@@ -100,14 +100,21 @@ export async function uiRoutes(app: FastifyInstance, deps: ApiDeps) {
         });
         const [steps, chunks, fresh] = await Promise.all([
           store.stepsOfJob(job.id),
-          store.output(job.id),
+          deps.output.allChunks(job.id),
           store.job(job.id),
         ]);
         send('snapshot', {
           status: fresh?.status,
           messages: JSON.parse(fresh?.messages ?? '[]'),
           steps,
-          output: chunks.map((c) => ({ stepIdx: c.step_idx, seq: c.seq, stream: c.stream, data: c.data, ts: c.ts })),
+          output: chunks.map((c) => ({
+            node: c.node,
+            stepIdx: c.step_idx,
+            seq: c.seq,
+            stream: c.stream,
+            data: c.data,
+            ts: c.ts,
+          })),
         });
         ready = true;
         for (const [ev, data] of queue) send(ev, data);

@@ -28,8 +28,11 @@ function v11Status(status: string): { status: string; lifecycle: string; outcome
 /** API v1.1: the single-job endpoint and its step output, which the CircleCI CLI and acceptance suites read. */
 export async function v11Routes(app: FastifyInstance, deps: ApiDeps) {
   const { store } = deps;
-  const sign = (jobId: string, step: number) =>
-    createHmac('sha256', deps.urlSecret).update(`output:${jobId}:${step}`).digest('hex').slice(0, 32);
+  const sign = (jobId: string, step: number, node: number) =>
+    createHmac('sha256', deps.urlSecret)
+      .update(node ? `output:${jobId}:${step}:${node}` : `output:${jobId}:${step}`)
+      .digest('hex')
+      .slice(0, 32);
 
   app.get<{ Params: BuildParams }>(
     '/project/:vcs/:org/:repo/:num',
@@ -50,7 +53,7 @@ export async function v11Routes(app: FastifyInstance, deps: ApiDeps) {
       const action = (s: StepRow) => {
         const ms = s.started_at && s.stopped_at ? Date.parse(s.stopped_at) - Date.parse(s.started_at) : null;
         return {
-          index: 0,
+          index: s.node,
           step: s.idx,
           allocation_id: job.id,
           name: s.name,
@@ -66,12 +69,12 @@ export async function v11Routes(app: FastifyInstance, deps: ApiDeps) {
           run_time_millis: ms,
           bash_command: s.bash_command,
           background: false,
-          parallel: false,
+          parallel: job.parallelism > 1,
           continue: null,
           truncated: false,
           insignificant: false,
           has_output: true,
-          output_url: `${base}/output/${s.idx}/0?file=true&sig=${sign(job.id, s.idx)}`,
+          output_url: `${base}/output/${s.idx}/${s.node}?file=true&sig=${sign(job.id, s.idx, s.node)}`,
           messages: [],
           source: 'config',
         };
@@ -116,7 +119,11 @@ export async function v11Routes(app: FastifyInstance, deps: ApiDeps) {
         },
         user: { login: pipeline?.actor_login ?? '', is_user: true },
         messages: JSON.parse(job.messages),
-        steps: steps.map((s) => ({ name: s.name, actions: [action(s)] })),
+        // One entry per step, with one action per parallel node.
+        steps: [...new Set(steps.map((s) => s.idx))].map((idx) => {
+          const nodes = steps.filter((s) => s.idx === idx);
+          return { name: nodes[0].name, actions: nodes.map(action) };
+        }),
       };
     },
   );
@@ -129,13 +136,14 @@ export async function v11Routes(app: FastifyInstance, deps: ApiDeps) {
       const job = await store.jobByNumber(project.id, Number(req.params.num));
       if (!job) throw notFound('Build');
       const step = Number(req.params.step);
-      const want = sign(job.id, step);
+      const node = Number(req.params.index) || 0;
+      const want = sign(job.id, step, node);
       const sig = req.query.sig ?? '';
       if (!(sig.length === want.length && timingSafeEqual(Buffer.from(sig), Buffer.from(want)))) {
         await authenticator(store)(req, reply);
         if (!req.user) throw new RoundhouseError('RH_UNAUTHORIZED');
       }
-      const chunks = await store.output(job.id, step);
+      const chunks = await deps.output.chunks(job.id, node, step);
       // Adjacent chunks of one stream are merged, as CircleCI stores them.
       const out: { type: string; message: string; time: string }[] = [];
       for (const c of chunks) {

@@ -294,13 +294,28 @@ export async function v2Routes(app: FastifyInstance, deps: ApiDeps) {
   };
   app.get<{ Params: ProjectParams & { number: string } }>('/project/:vcs/:org/:repo/job/:number', async (req) => {
     const { job, project } = await jobByNumber(req.params);
-    const [w, p] = await Promise.all([store.workflow(job.workflow_id), store.pipeline(job.pipeline_id)]);
+    const [w, p, steps] = await Promise.all([
+      store.workflow(job.workflow_id),
+      store.pipeline(job.pipeline_id),
+      store.stepsOfJob(job.id),
+    ]);
     const spec = JSON.parse(job.spec);
+    // Each parallel node's status: failed as soon as one of its steps failed, otherwise the job's.
+    const nodeStatus = (node: number) => {
+      const mine = steps.filter((s) => s.node === node);
+      if (mine.some((s) => s.status === 'failed' || s.status === 'timedout')) return 'failed';
+      if (mine.length && mine.every((s) => s.status === 'success'))
+        return job.status === 'running' ? 'running' : job.status === 'failed' ? 'success' : job.status;
+      return job.status;
+    };
     const duration = job.started_at && job.stopped_at ? Date.parse(job.stopped_at) - Date.parse(job.started_at) : null;
     return {
       web_url: `${deps.publicUrl}/pipelines/${project.slug}/${p?.number}/workflows/${job.workflow_id}/jobs/${job.number}`,
       project: { slug: project.slug, name: project.name, external_url: project.repo_url },
-      parallel_runs: [{ index: 0, status: job.status }],
+      parallel_runs: Array.from({ length: Math.max(1, job.parallelism) }, (_, index) => ({
+        index,
+        status: nodeStatus(index),
+      })),
       started_at: job.started_at,
       latest_workflow: { id: job.workflow_id, name: w?.name ?? '' },
       name: job.name,

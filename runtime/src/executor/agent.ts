@@ -142,11 +142,62 @@ export class ExecutorAgent {
     return workdir;
   }
 
+  /**
+   * Runs a claimed job: with `parallelism: N`, N nodes at once, each in its own sandbox with its
+   * CIRCLE_NODE_INDEX; the job succeeds when every node does. One finish reports the outcome.
+   */
   async runJob(job: ClaimedJob): Promise<void> {
+    const total = Math.max(1, job.plan.parallelism ?? 1);
     // Project and context variables are secrets: masked in everything this job prints.
-    const reporter = new Reporter(this.opts.server, job.id, job.token, 50, Object.values(job.environment));
-    let warm = await this.#warm;
-    this.#warm = undefined;
+    const secrets = Object.values(job.environment);
+    const reporters = Array.from(
+      { length: total },
+      (_, node) => new Reporter(this.opts.server, job.id, job.token, 50, secrets, node),
+    );
+    const kills = new Set<() => void>();
+    let killed = false;
+    const killAll = () => {
+      // Killed from outside (cancel, shutdown): report nothing more; the platform decides what follows.
+      killed = true;
+      for (const r of reporters) r.closed = true;
+      for (const k of kills) k();
+    };
+    for (const r of reporters) r.onCancel = killAll;
+    this.#killCurrent = killAll;
+    const heartbeat = setInterval(() => reporters[0].heartbeat(), Math.max(1, job.heartbeat_seconds) * 1000);
+    try {
+      const outcomes = await Promise.all(
+        reporters.map((reporter, node) =>
+          this.#runNode(job, node, total, reporter, kills, () => killed || reporters.some((r) => r.canceled)),
+        ),
+      );
+      if (killed || reporters.some((r) => r.canceled)) return;
+      const outcome: JobOutcome = outcomes.includes('infrastructure_fail')
+        ? 'infrastructure_fail'
+        : outcomes.every((o) => o === 'success')
+          ? 'success'
+          : 'failed';
+      for (const r of reporters.slice(1)) await r.finishNode();
+      await reporters[0].finish(outcome);
+    } finally {
+      clearInterval(heartbeat);
+      killAll();
+      this.#killCurrent = undefined;
+      this.#prepareWarm();
+    }
+  }
+
+  /** One node of a job, in its own sandbox; resolves with the node's outcome once its sandbox is gone. */
+  async #runNode(
+    job: ClaimedJob,
+    node: number,
+    total: number,
+    reporter: Reporter,
+    kills: Set<() => void>,
+    stopped: () => boolean,
+  ): Promise<JobOutcome> {
+    let warm = node === 0 ? await this.#warm : undefined;
+    if (node === 0) this.#warm = undefined;
     if (
       warm &&
       new Sandbox(warm.sandbox.kind, warm.sandbox.dir).extraMountsFor((probe) => this.#layout(probe, job, false))
@@ -156,21 +207,15 @@ export class ExecutorAgent {
       warm = undefined;
     }
     const sandbox =
-      warm?.sandbox ?? new Sandbox(this.opts.sandbox, join(this.opts.workDir, `${job.id}-${job.attempt}`));
+      warm?.sandbox ?? new Sandbox(this.opts.sandbox, join(this.opts.workDir, `${job.id}-${job.attempt}-${node}`));
     const dir = sandbox.dir;
     const background = new Set<ReturnType<Sandbox['spawn']>>();
     let shell: JobShell | undefined = warm?.shell;
-    let killed = false;
-    const killAll = () => {
-      // Killed from outside (cancel, shutdown): report nothing more; the platform decides what follows.
-      killed = true;
-      reporter.closed = true;
+    const kill = () => {
       shell?.kill();
       for (const c of background) killTree(c);
     };
-    reporter.onCancel = killAll;
-    this.#killCurrent = killAll;
-    const heartbeat = setInterval(() => reporter.heartbeat(), Math.max(1, job.heartbeat_seconds) * 1000);
+    kills.add(kill);
     let outcome: JobOutcome = 'success';
     try {
       const workdir = this.#layout(sandbox, job, true);
@@ -190,13 +235,16 @@ export class ExecutorAgent {
         SHELL: '/bin/bash',
         PATH: `${sandbox.tmp}/.rh-bin:${DEFAULT_PATH}`,
         CIRCLE_INTERNAL_TIMINGS_FILE: timings,
+        CIRCLE_NODE_INDEX: String(node),
+        CIRCLE_NODE_TOTAL: String(total),
       };
 
       let idx = 0;
       // Step 0, as on CircleCI: the environment the job runs in, said plainly.
       reporter.stepStart(idx, 'Spin up environment', 'spin-up');
-      reporter.output(idx, 'out', this.#spinUpNote(job));
+      reporter.output(idx, 'out', this.#spinUpNote(job, node, total));
       shell ??= await JobShell.start(sandbox, this.#launcher);
+      if (stopped()) shell.kill();
       reporter.stepEnd(idx, 'success', 0);
       idx++;
       reporter.stepStart(idx, 'Preparing environment variables', 'env');
@@ -208,7 +256,7 @@ export class ExecutorAgent {
       const jobShell = shell;
       const ctx: StepContext = { server: this.opts.server, job, sandbox, shell: jobShell, workdir, base, reporter };
       for (const step of job.plan.steps) {
-        if (killed || reporter.canceled) break;
+        if (stopped()) break;
         if (!shouldRun(step, outcome)) continue;
         const i = idx++;
         let status: StepStatus;
@@ -245,26 +293,21 @@ export class ExecutorAgent {
       }
       jobShell.kill();
       for (const c of background) killTree(c);
-      // The sandbox is gone before the job is reported finished.
-      await rm(dir, { recursive: true, force: true });
-      if (!reporter.canceled && !killed) await reporter.finish(outcome);
     } catch (e) {
-      if (!reporter.canceled && !killed) {
-        shell?.kill();
-        await rm(dir, { recursive: true, force: true });
+      if (!stopped()) {
         reporter.output(0, 'err', `Roundhouse executor error: ${(e as Error).message}\n`);
-        await reporter.finish('infrastructure_fail').catch(() => undefined);
+        outcome = 'infrastructure_fail';
       }
     } finally {
-      clearInterval(heartbeat);
-      killAll();
-      this.#killCurrent = undefined;
+      kill();
+      kills.delete(kill);
+      // The sandbox is gone before the job is reported finished.
       await rm(dir, { recursive: true, force: true });
-      this.#prepareWarm();
     }
+    return outcome;
   }
 
-  #spinUpNote(job: ClaimedJob): string {
+  #spinUpNote(job: ClaimedJob, node: number, total: number): string {
     const ex = job.plan.executor;
     const what =
       ex.type === 'docker'
@@ -273,7 +316,7 @@ export class ExecutorAgent {
           ? `machine${ex.image ? ` image ${ex.image}` : ''}`
           : ex.type;
     const lines = [
-      `Roundhouse executor ${this.opts.id}, job ${job.name} #${job.number} (attempt ${job.attempt})`,
+      `Roundhouse executor ${this.opts.id}, job ${job.name} #${job.number} (attempt ${job.attempt})${total > 1 ? `, parallel node ${node} of ${total}` : ''}`,
       `Executor: ${ex.type} (${what}), resource class ${ex.resource_class}`,
     ];
     lines.push(

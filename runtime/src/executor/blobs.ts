@@ -12,6 +12,8 @@ export class BlobClient {
     readonly server: string,
     readonly jobId: string,
     readonly token: string,
+    /** The parallel node whose artifacts, test results and workspace layer these are. */
+    readonly node = 0,
   ) {}
 
   #url(path: string) {
@@ -49,12 +51,12 @@ export class BlobClient {
 
   putArtifact(path: string, file: string) {
     return this.#uploadTo(
-      `${this.server}/api/internal/executor/jobs/${this.jobId}/artifacts?path=${encodeURIComponent(path)}`,
+      `${this.server}/api/internal/executor/jobs/${this.jobId}/artifacts?path=${encodeURIComponent(path)}&node=${this.node}`,
       file,
     );
   }
   async putTests(reports: { file: string; xml: string }[]): Promise<{ tests: number; problems: string[] }> {
-    const res = await fetch(this.#url('tests'), {
+    const res = await fetch(this.#url(`tests?node=${this.node}`), {
       method: 'POST',
       headers: this.#headers({ 'content-type': 'application/json' }),
       body: JSON.stringify(reports),
@@ -80,7 +82,7 @@ export class BlobClient {
     return this.#download(`cache/${encodeURIComponent(key)}`, file);
   }
   putWorkspace(file: string) {
-    return this.#upload('workspace', file);
+    return this.#upload(`workspace?node=${this.node}`, file);
   }
   async workspaceLayers(): Promise<string[]> {
     const res = await fetch(this.#url('workspace'), { headers: this.#headers() });

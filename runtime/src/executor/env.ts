@@ -12,7 +12,7 @@ export function builtinEnvironment(job: ClaimedJob, nodeIndex = 0): Record<strin
     CIRCLE_BUILD_URL: job.web_url,
     CIRCLE_JOB: job.name,
     CIRCLE_NODE_INDEX: String(nodeIndex),
-    CIRCLE_NODE_TOTAL: '1',
+    CIRCLE_NODE_TOTAL: String(Math.max(1, job.plan.parallelism ?? 1)),
     CIRCLE_PROJECT_USERNAME: job.project.org,
     CIRCLE_PROJECT_REPONAME: job.project.repo,
     CIRCLE_REPOSITORY_URL: job.project.repo_url,
@@ -42,7 +42,7 @@ export function stepEnvironment(
     PATH: DEFAULT_PATH,
     ...job.environment,
     ...base,
-    ...builtinEnvironment(job),
+    ...builtinEnvironment(job, Number(base.CIRCLE_NODE_INDEX ?? 0)),
     ...job.plan.environment,
     ...stepEnv,
   };

@@ -29,12 +29,19 @@ export class Reporter {
     readonly token: string,
     readonly intervalMs = 50,
     secrets: string[] = [],
+    /** The parallel node whose steps this reporter sends. */
+    readonly node = 0,
   ) {
     // CircleCI's rule: values under 4 characters and true/false are not masked.
     this.#secrets = [...new Set(secrets.filter((v) => v.length >= 4 && v !== 'true' && v !== 'false'))].sort(
       (a, b) => b.length - a.length,
     );
     this.#maxSecret = Math.max(0, ...this.#secrets.map((v) => v.length));
+  }
+
+  /** Events of node 0 leave the field out, as executors before parallelism did. */
+  get #node(): { node?: number } {
+    return this.node ? { node: this.node } : {};
   }
 
   #mask(text: string): string {
@@ -51,7 +58,7 @@ export class Reporter {
   }
 
   stepStart(idx: number, name: string, type: string, bash_command?: string) {
-    this.#push({ kind: 'step.start', idx, name, type, bash_command, ts: new Date().toISOString() });
+    this.#push({ kind: 'step.start', ...this.#node, idx, name, type, bash_command, ts: new Date().toISOString() });
   }
   /** Step output, with secret values masked, also when a value arrives split across chunks. */
   output(idx: number, stream: 'out' | 'err', data: string) {
@@ -78,11 +85,11 @@ export class Reporter {
   #emit(idx: number, stream: 'out' | 'err', data: string) {
     const seq = (this.#seq.get(idx) ?? 0) + 1;
     this.#seq.set(idx, seq);
-    this.#push({ kind: 'output', idx, seq, stream, data, ts: new Date().toISOString() });
+    this.#push({ kind: 'output', ...this.#node, idx, seq, stream, data, ts: new Date().toISOString() });
   }
   stepEnd(idx: number, status: StepStatus, exit_code: number | null) {
     this.#flushText(idx);
-    this.#push({ kind: 'step.end', idx, status, exit_code, ts: new Date().toISOString() });
+    this.#push({ kind: 'step.end', ...this.#node, idx, status, exit_code, ts: new Date().toISOString() });
   }
   heartbeat() {
     this.#push({ kind: 'heartbeat', ts: new Date().toISOString() }, true);
@@ -100,6 +107,12 @@ export class Reporter {
       this.#inflight = undefined;
     });
     await this.#inflight;
+  }
+
+  /** Sends everything pending, held-back text included (a parallel node that is done; another node finishes). */
+  async finishNode(): Promise<void> {
+    for (const key of [...this.#pendingText.keys()]) this.#flushText(Number(key.split(':')[0]));
+    await this.flush();
   }
 
   /** Reports the outcome, with whatever events are still pending, in one request. */

@@ -57,7 +57,7 @@ export function endStep(reporter: Reporter, idx: number, code: number | null): S
 export async function blobStep(ctx: StepContext, step: OtherStep, idx: number): Promise<StepStatus> {
   const { server, job, sandbox, shell, workdir, base, reporter } = ctx;
   reporter.stepStart(idx, step.name, step.type);
-  const blobs = new BlobClient(server, job.id, job.token);
+  const blobs = new BlobClient(server, job.id, job.token, reporter.node);
   const env = stepEnvironment(job, base, {});
   const say = (text: string) => reporter.output(idx, 'out', text);
   const q = shellQuote;

@@ -43,10 +43,14 @@ export interface ClaimedJob {
 
 export type StepStatus = 'running' | 'success' | 'failed' | 'canceled' | 'timedout';
 
+/**
+ * Step events name their parallel node (`node`, CIRCLE_NODE_INDEX; absent means 0): a job with
+ * `parallelism: N` runs its steps N times, once per node, each in its own sandbox.
+ */
 export type JobEvent =
-  | { kind: 'step.start'; idx: number; name: string; type: string; bash_command?: string; ts: string }
-  | { kind: 'output'; idx: number; seq: number; stream: 'out' | 'err'; data: string; ts: string }
-  | { kind: 'step.end'; idx: number; status: StepStatus; exit_code: number | null; ts: string }
+  | { kind: 'step.start'; node?: number; idx: number; name: string; type: string; bash_command?: string; ts: string }
+  | { kind: 'output'; node?: number; idx: number; seq: number; stream: 'out' | 'err'; data: string; ts: string }
+  | { kind: 'step.end'; node?: number; idx: number; status: StepStatus; exit_code: number | null; ts: string }
   | { kind: 'heartbeat'; ts: string };
 
 export type JobOutcome = 'success' | 'failed' | 'infrastructure_fail' | 'timedout';

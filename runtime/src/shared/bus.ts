@@ -7,8 +7,8 @@ export interface BusEvents {
   /** Something about a job, its workflow or pipeline changed: UI refresh hint. */
   changed: [{ pipelineId: string; workflowId?: string; jobId?: string }];
   /** New output or step state of a job. */
-  output: [{ jobId: string; stepIdx: number; seq: number; ts: string; data: string; stream: string }];
-  step: [{ jobId: string; idx: number; name: string; status: string; exit_code: number | null }];
+  output: [{ jobId: string; node: number; stepIdx: number; seq: number; ts: string; data: string; stream: string }];
+  step: [{ jobId: string; node: number; idx: number; name: string; status: string; exit_code: number | null }];
 }
 
 export class Bus extends EventEmitter<BusEvents> {

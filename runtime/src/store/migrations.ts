@@ -134,6 +134,40 @@ export const MIGRATIONS: readonly string[] = [
     created_at TEXT NOT NULL,
     PRIMARY KEY (project_id, name)
   )`,
+  // 5: parallel jobs: steps and output per node (CIRCLE_NODE_INDEX); a finished step's output may live
+  // in object storage (output_key) instead of output_chunks.
+  `CREATE TABLE steps_v5 (
+    job_id TEXT NOT NULL REFERENCES jobs(id),
+    node INTEGER NOT NULL DEFAULT 0,
+    idx INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    type TEXT NOT NULL,
+    status TEXT NOT NULL,
+    exit_code INTEGER,
+    bash_command TEXT,
+    started_at TEXT,
+    stopped_at TEXT,
+    output_key TEXT,
+    PRIMARY KEY (job_id, node, idx)
+  );
+  INSERT INTO steps_v5 (job_id, node, idx, name, type, status, exit_code, bash_command, started_at, stopped_at)
+    SELECT job_id, 0, idx, name, type, status, exit_code, bash_command, started_at, stopped_at FROM steps;
+  DROP TABLE steps;
+  ALTER TABLE steps_v5 RENAME TO steps;
+  CREATE TABLE output_chunks_v5 (
+    job_id TEXT NOT NULL REFERENCES jobs(id),
+    node INTEGER NOT NULL DEFAULT 0,
+    step_idx INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    stream TEXT NOT NULL,
+    ts TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (job_id, node, step_idx, seq)
+  );
+  INSERT INTO output_chunks_v5 (job_id, node, step_idx, seq, stream, ts, data)
+    SELECT job_id, 0, step_idx, seq, stream, ts, data FROM output_chunks;
+  DROP TABLE output_chunks;
+  ALTER TABLE output_chunks_v5 RENAME TO output_chunks`,
 ];
 
 export async function migrate(db: Db): Promise<number> {

@@ -81,6 +81,8 @@ export interface JobRow {
 }
 export interface StepRow {
   job_id: string;
+  /** Parallel node (CIRCLE_NODE_INDEX); 0 for jobs without parallelism. */
+  node: number;
   idx: number;
   name: string;
   type: string;
@@ -89,9 +91,12 @@ export interface StepRow {
   bash_command: string | null;
   started_at: string | null;
   stopped_at: string | null;
+  /** Set once the step's output has moved to object storage under this key. */
+  output_key?: string | null;
 }
 export interface OutputChunkRow {
   job_id: string;
+  node: number;
   step_idx: number;
   seq: number;
   stream: string;
@@ -280,26 +285,47 @@ export class Store {
   }
 
   // steps and output
+  /** Every step of a job, all nodes, ordered by node then index. */
   stepsOfJob(jobId: string) {
-    return this.db.all<StepRow>('SELECT * FROM steps WHERE job_id = ? ORDER BY idx', [jobId]);
+    return this.db.all<StepRow>('SELECT * FROM steps WHERE job_id = ? ORDER BY node, idx', [jobId]);
+  }
+  step(jobId: string, node: number, idx: number) {
+    return this.db.get<StepRow>('SELECT * FROM steps WHERE job_id = ? AND node = ? AND idx = ?', [jobId, node, idx]);
   }
   async upsertStep(row: StepRow) {
-    await this.db.run('DELETE FROM steps WHERE job_id = ? AND idx = ?', [row.job_id, row.idx]);
+    await this.db.run('DELETE FROM steps WHERE job_id = ? AND node = ? AND idx = ?', [row.job_id, row.node, row.idx]);
     await this.insert('steps', row as unknown as Record<string, Param>);
   }
-  async updateStep(jobId: string, idx: number, fields: Partial<StepRow>) {
-    await this.db.run(...update('steps', 'job_id = ? AND idx = ?', fields as Record<string, Param>, [jobId, idx]));
+  async updateStep(jobId: string, node: number, idx: number, fields: Partial<StepRow>) {
+    await this.db.run(
+      ...update('steps', 'job_id = ? AND node = ? AND idx = ?', fields as Record<string, Param>, [jobId, node, idx]),
+    );
   }
   async appendOutput(row: OutputChunkRow) {
     await this.insert('output_chunks', row as unknown as Record<string, Param>);
   }
-  output(jobId: string, stepIdx?: number) {
+  /** Output chunks still in the database (a finished step's output moves to object storage). */
+  output(jobId: string, node?: number, stepIdx?: number) {
+    if (node === undefined)
+      return this.db.all<OutputChunkRow>('SELECT * FROM output_chunks WHERE job_id = ? ORDER BY node, step_idx, seq', [
+        jobId,
+      ]);
     return stepIdx === undefined
-      ? this.db.all<OutputChunkRow>('SELECT * FROM output_chunks WHERE job_id = ? ORDER BY step_idx, seq', [jobId])
-      : this.db.all<OutputChunkRow>('SELECT * FROM output_chunks WHERE job_id = ? AND step_idx = ? ORDER BY seq', [
-          jobId,
-          stepIdx,
-        ]);
+      ? this.db.all<OutputChunkRow>(
+          'SELECT * FROM output_chunks WHERE job_id = ? AND node = ? ORDER BY step_idx, seq',
+          [jobId, node],
+        )
+      : this.db.all<OutputChunkRow>(
+          'SELECT * FROM output_chunks WHERE job_id = ? AND node = ? AND step_idx = ? ORDER BY seq',
+          [jobId, node, stepIdx],
+        );
+  }
+  async dropOutput(jobId: string, node: number, stepIdx: number) {
+    await this.db.run('DELETE FROM output_chunks WHERE job_id = ? AND node = ? AND step_idx = ?', [
+      jobId,
+      node,
+      stepIdx,
+    ]);
   }
   // project environment variables (values are envelope-encrypted by the caller)
   projectEnvVars(projectId: string) {
