@@ -223,6 +223,9 @@ class Compiler {
         return undefined;
       }
       const images: DockerImage[] = [];
+      // Registry credentials stay as written: `${VAR}` references are resolved by the executor from the job's environment.
+      const strings = (o: Record<string, unknown>, keys: string[]) =>
+        Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, String(o[k])]));
       for (const [i, img] of base.docker.entries()) {
         if (!isObj(img) || typeof img.image !== 'string') {
           this.err([...path, 'docker', i], 'RH_CONFIG_TYPE', 'each docker entry needs an `image`');
@@ -236,6 +239,17 @@ class Compiler {
           command: list(img.command),
           user: img.user === undefined ? undefined : String(img.user),
           environment: this.env([...path, 'docker', i, 'environment'], img.environment),
+          ...(isObj(img.auth) ? { auth: strings(img.auth, ['username', 'password']) } : {}),
+          ...(isObj(img.aws_auth)
+            ? {
+                aws_auth: strings(img.aws_auth, [
+                  'aws_access_key_id',
+                  'aws_secret_access_key',
+                  'oidc_role_arn',
+                  'region',
+                ]),
+              }
+            : {}),
         });
       }
       return { type: 'docker', images, resource_class };

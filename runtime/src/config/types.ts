@@ -7,6 +7,15 @@ export interface DockerImage {
   readonly command?: string[];
   readonly user?: string;
   readonly environment?: Record<string, string>;
+  /** Private registry login; values may be `${VAR}` references to project or context variables. */
+  readonly auth?: { readonly username?: string; readonly password?: string };
+  /** Amazon ECR login (keys or an OIDC role); values may be `${VAR}` references. */
+  readonly aws_auth?: {
+    readonly aws_access_key_id?: string;
+    readonly aws_secret_access_key?: string;
+    readonly oidc_role_arn?: string;
+    readonly region?: string;
+  };
 }
 
 export interface ExecutorPlan {

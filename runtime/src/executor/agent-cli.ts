@@ -95,3 +95,16 @@ if (cmd === 'tests' && sub === 'glob') {
   fail('supported here: tests glob, tests split, env subst, step halt');
 }
 `;
+
+/**
+ * The `circleci` command itself: a POSIX shell shim beside circleci.js that runs it with a node the
+ * job can use — the executor's own (mounted as .node by drivers that run images) or the image's.
+ */
+export const AGENT_CLI_SHIM = `#!/bin/sh
+d=$(dirname "$0")
+for n in "$d/.node" node nodejs; do
+  if command -v "$n" >/dev/null 2>&1 && "$n" -e 0 >/dev/null 2>&1; then exec "$n" "$d/circleci.js" "$@"; fi
+done
+echo "circleci: no node runtime is available in this environment to run the circleci command" >&2
+exit 127
+`;

@@ -1,17 +1,16 @@
-import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { RunStep, StepPlan } from '../config/types.js';
 import type { ClaimedJob, JobOutcome, StepStatus } from '../protocol/executor.js';
 import { EXECUTOR_API } from '../protocol/executor.js';
-import { AGENT_CLI } from './agent-cli.js';
+import { AGENT_CLI, AGENT_CLI_SHIM } from './agent-cli.js';
+import type { Background, JobDriver, JobEnvironment } from './driver.js';
 import { DEFAULT_PATH, stepEnvironment } from './env.js';
+import { LocalDriver } from './local.js';
 import { Reporter } from './reporter.js';
-import { killTree, Sandbox, type SandboxKind } from './sandbox.js';
-import { Launcher } from './launcher.js';
-import { blobStep, endStep, runScript, type StepContext } from './steps.js';
-import { JobShell, shellQuote, wrapperScript } from './shell.js';
+import type { SandboxKind } from './sandbox.js';
+import { shellQuote, wrapperScript } from './shell.js';
+import { blobStep, endStep, runScript, type StepContext, sshKeysStep, remoteDockerStep } from './steps.js';
 
 export interface AgentOptions {
   readonly server: string;
@@ -20,27 +19,31 @@ export interface AgentOptions {
   readonly sandbox: SandboxKind;
   /** Where per-job directories are made (and removed). */
   readonly workDir: string;
+  /** Runs `docker` executor jobs in containers; without it they run on the local driver. */
+  readonly docker?: JobDriver;
   /** Long-poll length of one claim. */
   readonly waitSeconds?: number;
   readonly log?: (msg: string) => void;
 }
 
 /**
- * The executor: claims one job at a time over the executor protocol, runs its steps in a sandbox,
- * streams their output and reports the outcome. Knows nothing of the platform beyond the protocol.
+ * The executor: claims one job at a time over the executor protocol, runs each node of it through
+ * a driver (driver.ts: local sandbox or Docker containers), streams output and reports the outcome.
+ * Knows nothing of the platform beyond the protocol.
  */
 export class ExecutorAgent {
   readonly #abort = new AbortController();
-  /** Starts this slot's job sandboxes (see launcher.ts). */
-  readonly #launcher = new Launcher();
+  readonly #local: LocalDriver;
   #current: Promise<void> | undefined;
   #killCurrent: (() => void) | undefined;
   #loop: Promise<void> | undefined;
 
-  constructor(readonly opts: AgentOptions) {}
+  constructor(readonly opts: AgentOptions) {
+    this.#local = new LocalDriver(opts.sandbox, opts.workDir);
+  }
 
   start(): void {
-    this.#prepareWarm();
+    this.#local.idle();
     this.#loop ??= this.#run();
   }
 
@@ -51,13 +54,19 @@ export class ExecutorAgent {
       await Promise.race([this.#current, new Promise((r) => setTimeout(r, graceMs).unref())]);
     }
     this.#killCurrent?.();
+    await this.#current?.catch(() => undefined);
     await this.#loop?.catch(() => undefined);
-    await this.#dropWarm();
-    this.#launcher.close();
+    await this.#local.close();
   }
 
   get busy() {
     return this.#current !== undefined;
+  }
+
+  /** The driver a job's executor type runs on. */
+  driverFor(job: ClaimedJob): JobDriver {
+    if (job.plan.executor.type === 'docker' && this.opts.docker) return this.opts.docker;
+    return this.#local;
   }
 
   async #run(): Promise<void> {
@@ -97,59 +106,13 @@ export class ExecutorAgent {
   }
 
   /**
-   * A sandbox started in advance for the next job, so that starting it is not on the job's path.
-   * Each one is used by exactly one job; a job that needs more mounts than home and /tmp gets its own.
-   */
-  #warm: Promise<{ sandbox: Sandbox; shell: JobShell } | undefined> | undefined;
-  #prepareWarm() {
-    if (this.#abort.signal.aborted || this.#warm) return;
-    const sandbox = new Sandbox(this.opts.sandbox, join(this.opts.workDir, `slot-${randomBytes(6).toString('hex')}`));
-    this.#warm = (async () => {
-      mkdirSync(join(sandbox.dir, 'home'), { recursive: true });
-      mkdirSync(join(sandbox.dir, 'tmp'), { recursive: true });
-      return { sandbox, shell: await JobShell.start(sandbox, this.#launcher) };
-    })().catch(() => {
-      void rm(sandbox.dir, { recursive: true, force: true });
-      return undefined;
-    });
-  }
-  async #dropWarm() {
-    const warm = await this.#warm;
-    this.#warm = undefined;
-    if (warm) {
-      warm.shell.kill();
-      await rm(warm.sandbox.dir, { recursive: true, force: true });
-    }
-  }
-
-  /** Registers every directory the job uses with the sandbox; returns the job's working directory. */
-  #layout(sandbox: Sandbox, job: ClaimedJob, create: boolean): string {
-    const dirs: string[] = [];
-    const workdir = sandbox.resolve(job.plan.working_directory);
-    dirs.push(sandbox.hostPath(workdir));
-    for (const step of job.plan.steps) {
-      const d = step.type === 'checkout' ? step.path : step.type === 'run' ? step.working_directory : undefined;
-      if (d) dirs.push(sandbox.hostPath(sandbox.resolve(d, workdir)));
-    }
-    // A project whose repository is a path on this machine is cloned from that path, read-only.
-    if (job.plan.steps.some((s) => s.type === 'checkout')) {
-      const url = job.project.repo_url;
-      const local = url.startsWith('file://') ? new URL(url).pathname : url;
-      if (local.startsWith('/')) sandbox.readOnly(local);
-    }
-    if (create)
-      for (const d of [join(sandbox.dir, 'home'), join(sandbox.dir, 'tmp'), ...dirs]) mkdirSync(d, { recursive: true });
-    return workdir;
-  }
-
-  /**
-   * Runs a claimed job: with `parallelism: N`, N nodes at once, each in its own sandbox with its
+   * Runs a claimed job: with `parallelism: N`, N nodes at once, each in its own environment with its
    * CIRCLE_NODE_INDEX; the job succeeds when every node does. One finish reports the outcome.
    */
   async runJob(job: ClaimedJob): Promise<void> {
     const total = Math.max(1, job.plan.parallelism ?? 1);
-    // Project and context variables are secrets: masked in everything this job prints.
-    const secrets = Object.values(job.environment);
+    // Project and context variables and SSH keys are secrets: masked in everything this job prints.
+    const secrets = [...Object.values(job.environment), ...(job.ssh_keys ?? []).map((k) => k.private_key)];
     const reporters = Array.from(
       { length: total },
       (_, node) => new Reporter(this.opts.server, job.id, job.token, 50, secrets, node),
@@ -183,11 +146,11 @@ export class ExecutorAgent {
       clearInterval(heartbeat);
       killAll();
       this.#killCurrent = undefined;
-      this.#prepareWarm();
+      this.#local.idle();
     }
   }
 
-  /** One node of a job, in its own sandbox; resolves with the node's outcome once its sandbox is gone. */
+  /** One node of a job; resolves with the node's outcome once its environment is torn down. */
   async #runNode(
     job: ClaimedJob,
     node: number,
@@ -196,55 +159,41 @@ export class ExecutorAgent {
     kills: Set<() => void>,
     stopped: () => boolean,
   ): Promise<JobOutcome> {
-    let warm = node === 0 ? await this.#warm : undefined;
-    if (node === 0) this.#warm = undefined;
-    if (
-      warm &&
-      new Sandbox(warm.sandbox.kind, warm.sandbox.dir).extraMountsFor((probe) => this.#layout(probe, job, false))
-    ) {
-      // This job needs mounts the warm sandbox lacks: keep it for the next job.
-      this.#warm = Promise.resolve(warm);
-      warm = undefined;
-    }
-    const sandbox =
-      warm?.sandbox ?? new Sandbox(this.opts.sandbox, join(this.opts.workDir, `${job.id}-${job.attempt}-${node}`));
-    const dir = sandbox.dir;
-    const background = new Set<ReturnType<Sandbox['spawn']>>();
-    let shell: JobShell | undefined = warm?.shell;
+    const driver = this.driverFor(job);
+    let env: JobEnvironment | undefined;
+    const background = new Set<Background>();
     const kill = () => {
-      shell?.kill();
-      for (const c of background) killTree(c);
+      env?.shell.kill();
+      for (const b of background) b.kill();
     };
     kills.add(kill);
     let outcome: JobOutcome = 'success';
+    let idx = 0;
     try {
-      const workdir = this.#layout(sandbox, job, true);
-      const bashEnv = `${sandbox.tmp}/.bash_env-${job.id}`;
-      writeFileSync(sandbox.hostPath(bashEnv), '');
+      // Step 0, as on CircleCI: the environment the job runs in, said plainly.
+      reporter.stepStart(idx, 'Spin up environment', 'spin-up');
+      reporter.output(idx, 'out', this.#spinUpNote(job, node, total, driver));
+      env = await driver.setUp(job, node, (text) => reporter.output(0, 'out', text));
+      reporter.output(idx, 'out', `${env.describe().join('\n')}\n`);
+      if (stopped()) env.shell.kill();
+      const tmp = env.tmp;
+      const bashEnv = `${tmp}/.bash_env-${job.id}`;
+      writeFileSync(env.hostPath(bashEnv), '');
       // The `circleci` command of the job (tests glob/split, env subst, step halt) and its timings.
-      mkdirSync(sandbox.hostPath(`${sandbox.tmp}/.rh-bin`), { recursive: true });
-      writeFileSync(sandbox.hostPath(`${sandbox.tmp}/.rh-bin/circleci`), AGENT_CLI, { mode: 0o755 });
-      const timings = `${sandbox.tmp}/.rh-timings.json`;
-      writeFileSync(sandbox.hostPath(timings), JSON.stringify(job.timings ?? {}));
-      const halt = sandbox.hostPath(`${sandbox.tmp}/.rh-halt`);
+      mkdirSync(env.hostPath(`${tmp}/.rh-bin`), { recursive: true });
+      writeFileSync(env.hostPath(`${tmp}/.rh-bin/circleci.js`), AGENT_CLI, { mode: 0o644 });
+      writeFileSync(env.hostPath(`${tmp}/.rh-bin/circleci`), AGENT_CLI_SHIM, { mode: 0o755 });
+      const timings = `${tmp}/.rh-timings.json`;
+      writeFileSync(env.hostPath(timings), JSON.stringify(job.timings ?? {}));
+      const halt = env.hostPath(`${tmp}/.rh-halt`);
       const base = {
-        HOME: sandbox.home,
+        ...env.baseEnv,
         BASH_ENV: bashEnv,
-        TMPDIR: sandbox.tmp,
-        USER: 'circleci',
-        SHELL: '/bin/bash',
-        PATH: `${sandbox.tmp}/.rh-bin:${DEFAULT_PATH}`,
+        PATH: `${tmp}/.rh-bin:${env.baseEnv.PATH ?? DEFAULT_PATH}`,
         CIRCLE_INTERNAL_TIMINGS_FILE: timings,
         CIRCLE_NODE_INDEX: String(node),
         CIRCLE_NODE_TOTAL: String(total),
       };
-
-      let idx = 0;
-      // Step 0, as on CircleCI: the environment the job runs in, said plainly.
-      reporter.stepStart(idx, 'Spin up environment', 'spin-up');
-      reporter.output(idx, 'out', this.#spinUpNote(job, node, total));
-      shell ??= await JobShell.start(sandbox, this.#launcher);
-      if (stopped()) shell.kill();
       reporter.stepEnd(idx, 'success', 0);
       idx++;
       reporter.stepStart(idx, 'Preparing environment variables', 'env');
@@ -253,8 +202,16 @@ export class ExecutorAgent {
       reporter.stepEnd(idx, 'success', 0);
       idx++;
 
-      const jobShell = shell;
-      const ctx: StepContext = { server: this.opts.server, job, sandbox, shell: jobShell, workdir, base, reporter };
+      const workdir = env.resolve(job.plan.working_directory);
+      const ctx: StepContext = {
+        server: this.opts.server,
+        job,
+        sandbox: env,
+        shell: env.shell,
+        workdir,
+        base,
+        reporter,
+      };
       for (const step of job.plan.steps) {
         if (stopped()) break;
         if (!shouldRun(step, outcome)) continue;
@@ -273,41 +230,32 @@ export class ExecutorAgent {
           ].includes(step.type)
         )
           status = await blobStep(ctx, step, i);
-        else {
-          // SSH keys and remote Docker arrive with the executor issue;
-          // until then the step says plainly that it did nothing.
-          reporter.stepStart(i, step.name, step.type);
-          reporter.output(
-            i,
-            'err',
-            `Roundhouse: the \`${step.type}\` step is not supported by this executor yet; it was skipped.\n`,
-          );
-          reporter.stepEnd(i, 'success', 0);
-          status = 'success';
-        }
+        else if (step.type === 'add_ssh_keys') status = await sshKeysStep(ctx, step, i);
+        else status = await remoteDockerStep(ctx, step, i);
         if (status !== 'success' && status !== 'running') outcome = 'failed';
         if (existsSync(halt)) {
           reporter.output(i, 'out', 'Halted by `circleci step halt`: the remaining steps do not run.\n');
           break;
         }
       }
-      jobShell.kill();
-      for (const c of background) killTree(c);
     } catch (e) {
       if (!stopped()) {
-        reporter.output(0, 'err', `Roundhouse executor error: ${(e as Error).message}\n`);
+        reporter.output(idx, 'err', `Roundhouse executor error: ${(e as Error).message}\n`);
+        if (idx === 0) reporter.stepEnd(0, 'failed', 1);
         outcome = 'infrastructure_fail';
       }
     } finally {
       kill();
       kills.delete(kill);
-      // The sandbox is gone before the job is reported finished.
-      await rm(dir, { recursive: true, force: true });
+      // Tear down before the job is reported finished: nothing of the node remains.
+      await env
+        ?.tearDown()
+        .catch((e) => this.opts.log?.(`executor ${this.opts.id}: tear down: ${(e as Error).message}`));
     }
     return outcome;
   }
 
-  #spinUpNote(job: ClaimedJob, node: number, total: number): string {
+  #spinUpNote(job: ClaimedJob, node: number, total: number, driver: JobDriver): string {
     const ex = job.plan.executor;
     const what =
       ex.type === 'docker'
@@ -317,25 +265,20 @@ export class ExecutorAgent {
           : ex.type;
     const lines = [
       `Roundhouse executor ${this.opts.id}, job ${job.name} #${job.number} (attempt ${job.attempt})${total > 1 ? `, parallel node ${node} of ${total}` : ''}`,
-      `Executor: ${ex.type} (${what}), resource class ${ex.resource_class}`,
+      `Executor: ${ex.type} (${what}), resource class ${ex.resource_class}, driver ${driver.name}`,
     ];
-    lines.push(
-      `Note: this is the embedded local executor. The ${ex.type} executor is not available here, so the job runs in the local ${this.opts.sandbox === 'bwrap' ? 'bubblewrap sandbox' : 'process runner'} on the host's tools${ex.type === 'docker' ? '; the image is not pulled' : ''}.`,
-    );
-    if (this.opts.sandbox === 'none')
+    if (driver.name === 'local' && (ex.type === 'docker' || ex.type === 'machine'))
       lines.push(
-        "WARNING: NOT SANDBOXED. bubblewrap is not available (or ROUNDHOUSE_SANDBOX=none): this job runs as a plain process with the server user's rights, in a per-job directory.",
-      );
-    else
-      lines.push(
-        'Sandbox: bubblewrap, fresh user/mount/pid/ipc namespaces per job; the system is read-only, only the job directory is writable, and it is deleted after the job.',
+        `Note: the ${ex.type} executor is not available here (no Docker engine is configured: ROUNDHOUSE_DOCKER_HOST), so the job runs in the local ${this.opts.sandbox === 'bwrap' ? 'bubblewrap sandbox' : 'process runner'} on the host's tools${ex.type === 'docker' ? '; the image is not pulled' : ''}.`,
       );
     return `${lines.join('\n')}\n`;
   }
 
   /**
-   * The checkout step runs inside the sandbox like any step (git is one of the host's tools there):
-   * fetch the pipeline's ref into the working directory and check out the pipeline's commit.
+   * The checkout step runs inside the job like any step, with the image's git: fetch the pipeline's
+   * ref into the working directory and check out the pipeline's commit. An image without git (as on
+   * CircleCI, which then falls back to a built-in client) is served by the executor: it fetches with
+   * the host's git into the shared directory and the job copies the result into place.
    */
   async #checkout(ctx: StepContext, step: Extract<StepPlan, { type: 'checkout' }>, idx: number): Promise<StepStatus> {
     const { job, sandbox, shell, workdir, base, reporter } = ctx;
@@ -345,9 +288,8 @@ export class ExecutorAgent {
     const q = shellQuote;
     const refspec =
       tag !== undefined ? `+refs/tags/${tag}:refs/tags/${tag}` : `+refs/heads/${branch}:refs/remotes/origin/${branch}`;
-    const script = [
+    const fetch = [
       'set -e',
-      `echo ${q(`Cloning git repository ${job.project.repo_url}`)}`,
       'if [ ! -d .git ]; then',
       '  git -c init.defaultBranch=main init --quiet',
       `  git remote add origin ${q(job.project.repo_url)}`,
@@ -359,30 +301,42 @@ export class ExecutorAgent {
       "git log -1 --format='Checked out %H %s'",
       '',
     ].join('\n');
-    const code = await runScript(
-      sandbox,
-      shell,
-      target,
-      { ...stepEnvironment(job, base, {}), GIT_TERMINAL_PROMPT: '0' },
-      reporter,
-      idx,
-      script,
-    );
-    return endStep(reporter, idx, code);
+    const env = { ...stepEnvironment(job, base, {}), GIT_TERMINAL_PROMPT: '0' };
+    const inJob = [
+      `echo ${q(`Cloning git repository ${job.project.repo_url}`)}`,
+      `mkdir -p ${q(target)} && cd ${q(target)}`,
+      'command -v git >/dev/null 2>&1 || exit 86',
+      fetch,
+    ].join('\n');
+    const code = await runScript(sandbox, shell, workdir, env, reporter, idx, inJob);
+    if (code !== 86) return endStep(reporter, idx, code);
+    reporter.output(idx, 'out', 'git is not installed in this image: the executor fetches the commit instead.\n');
+    const stage = `${sandbox.tmp}/.rh-checkout-${idx}`;
+    const host = sandbox.hostPath(stage);
+    mkdirSync(host, { recursive: true });
+    const hostCode = await new Promise<number | null>((resolve) => {
+      const child = spawn('/bin/sh', ['-c', fetch], {
+        cwd: host,
+        env: { PATH: DEFAULT_PATH, GIT_TERMINAL_PROMPT: '0', HOME: host },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      child.stdout.setEncoding('utf8').on('data', (d: string) => reporter.output(idx, 'out', d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => reporter.output(idx, 'err', d));
+      child.on('error', () => resolve(null));
+      child.on('close', (c) => resolve(c));
+    });
+    if (hostCode !== 0) return endStep(reporter, idx, hostCode);
+    const copy = `set -e\nmkdir -p ${q(target)}\ncp -R ${q(`${stage}/.`)} ${q(target)}/\nrm -rf ${q(stage)}\n`;
+    return endStep(reporter, idx, await runScript(sandbox, shell, workdir, env, reporter, idx, copy));
   }
 
-  async #runStep(
-    ctx: StepContext,
-    step: RunStep,
-    idx: number,
-    background: Set<ReturnType<Sandbox['spawn']>>,
-  ): Promise<StepStatus> {
+  async #runStep(ctx: StepContext, step: RunStep, idx: number, background: Set<Background>): Promise<StepStatus> {
     const { job, sandbox, shell, workdir, base, reporter } = ctx;
     reporter.stepStart(idx, step.name, 'run', step.command);
     const cwd = step.working_directory ? sandbox.resolve(step.working_directory, workdir) : workdir;
     const script = `${sandbox.tmp}/.rh-step-${idx}`;
     writeFileSync(sandbox.hostPath(script), step.command);
-    const argv = (step.shell ?? job.plan.shell ?? '/bin/bash -eo pipefail').trim().split(/\s+/);
+    const argv = (step.shell ?? job.plan.shell ?? defaultShell(sandbox)).trim().split(/\s+/);
     const env = stepEnvironment(job, base, step.environment);
     const output = (stream: 'out' | 'err', data: string) => reporter.output(idx, stream, data);
     const finish = (code: number | null, timedOut: boolean): StepStatus => {
@@ -409,18 +363,19 @@ export class ExecutorAgent {
       const r = await shell.run(idx, wrapper, step.no_output_timeout, output);
       return finish(r.code, r.timedOut);
     }
-    // A background step runs beside the job shell, in its own sandbox process over the same files and network.
-    const child = sandbox.spawn([...argv, script], cwd, env);
-    background.add(child);
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => output('out', d));
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => output('err', d));
-    child.on('error', (e) => output('err', `cannot start ${argv[0]}: ${e.message}\n`));
-    child.on('close', (code) => {
-      background.delete(child);
+    const b = sandbox.background([...argv, script], cwd, env, output);
+    background.add(b);
+    void b.done.then((code) => {
+      background.delete(b);
       finish(code, false);
     });
     return 'running';
   }
+}
+
+/** CircleCI's default shell: bash with -eo pipefail when the environment has bash, else sh. */
+function defaultShell(env: JobEnvironment): string {
+  return env.hasBash === false ? '/bin/sh -eo pipefail' : '/bin/bash -eo pipefail';
 }
 
 function shouldRun(step: StepPlan, outcome: JobOutcome): boolean {

@@ -103,7 +103,8 @@ export async function renderCacheKey(
   template: string,
   job: ClaimedJob,
   env: Record<string, string>,
-  file: (p: string) => string,
+  /** A host path holding the job's file (copied out where needed), or undefined when it is missing. */
+  file: (p: string) => Promise<string | undefined>,
 ): Promise<string> {
   const parts = template.split(/(\{\{.*?\}\})/);
   let out = '';
@@ -117,9 +118,11 @@ export async function renderCacheKey(
     const checksum = /^checksum\s+"([^"]+)"$/.exec(expr);
     if (checksum) {
       try {
-        out += createHash('sha256')
-          .update(await readFile(file(checksum[1])))
-          .digest('base64');
+        const host = await file(checksum[1]);
+        if (host)
+          out += createHash('sha256')
+            .update(await readFile(host))
+            .digest('base64');
       } catch {
         out += '';
       }

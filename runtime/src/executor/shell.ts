@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
@@ -97,12 +98,44 @@ export class JobShell {
   #streams: Socket[] = [];
   #timeoutMs = 0;
 
-  private constructor(readonly sandbox: Sandbox) {}
+  /** `fifoDir` holds the FIFOs .rh-in/.rh-out/.rh-err/.rh-ctl; `killer` ends the supervisor and all it started. */
+  private constructor(
+    readonly fifoDir: string,
+    readonly killer: (pid: number) => void,
+  ) {}
+
+  /** The supervisor's command line: it reads steps on stdin and keeps its bookkeeping in `tmp` (a job path). */
+  supervisorArgv(tmp: string): string[] {
+    return ['/bin/sh', '-c', SUPERVISOR, 'roundhouse-job', this.#nonce, tmp];
+  }
 
   /** Starts the job's supervisor in the sandbox through the slot's launcher. */
   static async start(sandbox: Sandbox, launcher: Launcher): Promise<JobShell> {
-    const shell = new JobShell(sandbox);
-    const argv = ['/bin/sh', '-c', SUPERVISOR, 'roundhouse-job', shell.#nonce, sandbox.tmp];
+    const shell = new JobShell(sandbox.dir, (pid) => {
+      if (sandbox.kind === 'none') {
+        // Without a pid namespace, each step's session is killed by hand.
+        try {
+          for (const p of readFileSync(join(sandbox.tmp, '.rh-pids'), 'utf8').split('\n').filter(Boolean)) {
+            try {
+              process.kill(-Number(p), 'SIGKILL');
+            } catch {
+              // already gone
+            }
+          }
+        } catch {
+          // no step ran
+        }
+      }
+      if (pid) {
+        try {
+          // bwrap takes its pid namespace with it; without a sandbox the supervisor leads its own group.
+          process.kill(sandbox.kind === 'none' ? -pid : pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    });
+    const argv = shell.supervisorArgv(sandbox.tmp);
     const cmd = sandbox.kind === 'none' ? ['setsid', ...argv] : sandbox.command(argv, sandbox.home);
     const cd = sandbox.kind === 'none' ? `cd ${shellQuote(sandbox.home)} || exit 1\n` : '';
     writeFileSync(
@@ -117,8 +150,28 @@ export class JobShell {
     return shell;
   }
 
+  /**
+   * A job shell whose supervisor another party starts (a container's main process): makes the
+   * FIFOs in `fifoDir` (readable and writable by any user, as the container's user may be anyone)
+   * and opens this side. The caller starts the supervisor with the FIFOs as its stdio and fd 3,
+   * calls `exited()` when it ends, and `killer` ends it.
+   */
+  static attach(fifoDir: string, killer: () => void): JobShell {
+    const shell = new JobShell(fifoDir, killer);
+    const names = ['.rh-in', '.rh-out', '.rh-err', '.rh-ctl'].map((f) => join(fifoDir, f));
+    const r = spawnSync('mkfifo', ['-m', '666', ...names], { stdio: ['ignore', 'ignore', 'pipe'] });
+    if (r.status !== 0) throw new Error(`could not create the job's pipes: ${String(r.stderr).trim()}`);
+    shell.#open();
+    return shell;
+  }
+
+  /** The supervisor ended (for attached shells). */
+  exited() {
+    if (!this.#dead) this.#died();
+  }
+
   #open() {
-    const dir = this.sandbox.dir;
+    const dir = this.fifoDir;
     // Read-write opens of a FIFO never block, and keep it open whatever the other side does.
     const [inp, out, err, ctl] = ['.rh-in', '.rh-out', '.rh-err', '.rh-ctl'].map((f) =>
       openSync(join(dir, f), constants.O_RDWR | constants.O_NONBLOCK),
@@ -217,28 +270,8 @@ export class JobShell {
 
   /** Ends the job shell and everything the job started. */
   kill() {
-    if (this.sandbox.kind === 'none') {
-      // Without a pid namespace, each step's session is killed by hand.
-      try {
-        for (const pid of readFileSync(join(this.sandbox.tmp, '.rh-pids'), 'utf8').split('\n').filter(Boolean)) {
-          try {
-            process.kill(-Number(pid), 'SIGKILL');
-          } catch {
-            // already gone
-          }
-        }
-      } catch {
-        // no step ran
-      }
-    }
-    if (this.#pid && !this.#dead) {
-      try {
-        // bwrap takes its pid namespace with it; without a sandbox the supervisor leads its own group.
-        process.kill(this.sandbox.kind === 'none' ? -this.#pid : this.#pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    // Called also once the supervisor is gone: what its steps left behind may still run.
+    this.killer(this.#dead ? 0 : this.#pid);
     this.#dead = true;
     this.#close();
   }
@@ -258,5 +291,6 @@ export function wrapperScript(cwd: string, env: Record<string, string>, shell: s
   const vars = Object.entries(env)
     .filter(([k]) => NAME.test(k))
     .map(([k, v]) => `export ${shellQuote(`${k}=${v}`)}`);
-  return `cd ${shellQuote(cwd)} || exit 1\n${vars.join('\n')}\nexec setsid ${[...shell, script].map(shellQuote).join(' ')}\n`;
+  // A missing working directory is made, as CircleCI does.
+  return `[ -d ${shellQuote(cwd)} ] || mkdir -p ${shellQuote(cwd)} 2>/dev/null\ncd ${shellQuote(cwd)} || exit 1\n${vars.join('\n')}\nexec setsid ${[...shell, script].map(shellQuote).join(' ')}\n`;
 }

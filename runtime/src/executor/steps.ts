@@ -6,7 +6,7 @@ import type { ClaimedJob, StepStatus } from '../protocol/executor.js';
 import { BlobClient, renderCacheKey } from './blobs.js';
 import { stepEnvironment } from './env.js';
 import type { Reporter } from './reporter.js';
-import type { Sandbox } from './sandbox.js';
+import type { JobEnvironment } from './driver.js';
 import { type JobShell, shellQuote, wrapperScript } from './shell.js';
 
 /** Steps the executor carries out itself, through scripts in the job shell and the blob protocol. */
@@ -15,18 +15,19 @@ import { type JobShell, shellQuote, wrapperScript } from './shell.js';
 export interface StepContext {
   readonly server: string;
   readonly job: ClaimedJob;
-  readonly sandbox: Sandbox;
+  /** Where the node runs (driver.ts). */
+  readonly sandbox: JobEnvironment;
   readonly shell: JobShell;
   /** The job's working directory, as its processes see it. */
   readonly workdir: string;
-  /** Environment the executor adds (HOME, BASH_ENV, PATH with the `circleci` command, …). */
+  /** Environment the executor adds (HOME, BASH_ENV, PATH with the `circleci` command, …); steps may add to it. */
   readonly base: Record<string, string>;
   readonly reporter: Reporter;
 }
 
 /** Runs a script of the executor's own (checkout, caches, workspaces) in the job shell. */
 export async function runScript(
-  sandbox: Sandbox,
+  sandbox: JobEnvironment,
   shell: JobShell,
   cwd: string,
   env: Record<string, string>,
@@ -66,7 +67,7 @@ export async function blobStep(ctx: StepContext, step: OtherStep, idx: number): 
   const archive = `${sandbox.tmp}/.rh-archive-${idx}.tgz`;
   try {
     if (step.type === 'save_cache') {
-      const key = await renderCacheKey(String(a.key ?? ''), job, env, (p) => sandbox.hostPath(abs(p)));
+      const key = await renderCacheKey(String(a.key ?? ''), job, env, (p) => sandbox.pull(abs(p)));
       if (!key) throw new Error('save_cache needs a `key`');
       const existing = await blobs.lookupCache([key]);
       if (existing?.key === key) {
@@ -101,7 +102,7 @@ export async function blobStep(ctx: StepContext, step: OtherStep, idx: number): 
     if (step.type === 'restore_cache') {
       const templates = (Array.isArray(a.keys) ? a.keys : [a.key]).filter((k) => k !== undefined).map(String);
       const keys: string[] = [];
-      for (const t of templates) keys.push(await renderCacheKey(t, job, env, (p) => sandbox.hostPath(abs(p))));
+      for (const t of templates) keys.push(await renderCacheKey(t, job, env, (p) => sandbox.pull(abs(p))));
       const found = await blobs.lookupCache(keys.filter(Boolean));
       if (!found) {
         say(`No cache is found for key${keys.length > 1 ? 's' : ''}: ${keys.join(', ')}\n`);
@@ -140,12 +141,12 @@ export async function blobStep(ctx: StepContext, step: OtherStep, idx: number): 
     }
     if (step.type === 'store_artifacts') {
       const path = abs(String(a.path ?? ''));
-      const host = sandbox.hostPath(path);
+      const host = await sandbox.pull(path);
       const prefix = String(a.destination ?? a.path ?? '')
         .replace(/^~\//, '')
         .replace(/^\/+/, '');
-      const files = await walk(host);
-      if (!files.length) {
+      const files = host ? await walk(host) : [];
+      if (!host || !files.length) {
         say(`No artifact files found at ${path}\n`);
         return endStep(reporter, idx, 0);
       }
@@ -160,10 +161,10 @@ export async function blobStep(ctx: StepContext, step: OtherStep, idx: number): 
     }
     if (step.type === 'store_test_results') {
       const path = abs(String(a.path ?? ''));
-      const host = sandbox.hostPath(path);
-      const files = (await walk(host)).filter((f) => f.endsWith('.xml'));
+      const host = await sandbox.pull(path);
+      const files = host ? (await walk(host)).filter((f) => f.endsWith('.xml')) : [];
       const reports = [];
-      for (const f of files) reports.push({ file: relative(host, f) || basename(f), xml: await readFile(f, 'utf8') });
+      for (const f of files) reports.push({ file: relative(host!, f) || basename(f), xml: await readFile(f, 'utf8') });
       if (!reports.length) {
         say(`No test results found at ${path}\n`);
         return endStep(reporter, idx, 0);
@@ -218,4 +219,71 @@ async function walk(path: string): Promise<string[]> {
     else if (e.isFile()) out.push(join(path, e.name));
   }
   return out.sort();
+}
+
+/** `add_ssh_keys`: the project's additional SSH keys (all, or those `fingerprints` names) into ~/.ssh. */
+export async function sshKeysStep(ctx: StepContext, step: OtherStep, idx: number): Promise<StepStatus> {
+  const { job, sandbox, shell, workdir, base, reporter } = ctx;
+  reporter.stepStart(idx, step.name, step.type);
+  const wanted = Array.isArray(step.args.fingerprints) ? step.args.fingerprints.map(String) : undefined;
+  const norm = (f: string) => f.replace(/^(MD5|SHA256):/i, '').toLowerCase();
+  const keys = (job.ssh_keys ?? []).filter((k) => !wanted || wanted.some((w) => norm(w) === norm(k.fingerprint)));
+  const missing = (wanted ?? []).filter((w) => !(job.ssh_keys ?? []).some((k) => norm(k.fingerprint) === norm(w)));
+  for (const m of missing)
+    reporter.output(idx, 'err', `No SSH key with fingerprint ${m} is set up for this project.\n`);
+  if (!keys.length) {
+    reporter.output(idx, 'out', 'No SSH keys to add.\n');
+    return endStep(reporter, idx, missing.length ? 1 : 0);
+  }
+  const q = shellQuote;
+  const lines = ['set -e', 'umask 077', 'mkdir -p "$HOME/.ssh"', 'chmod 700 "$HOME/.ssh"'];
+  for (const [n, k] of keys.entries()) {
+    const name = `id_rsa_${norm(k.fingerprint).replace(/[^a-z0-9]/g, '')}`;
+    const staged = `${sandbox.tmp}/.rh-key-${idx}-${n}`;
+    writeFileSync(sandbox.hostPath(staged), k.private_key.endsWith('\n') ? k.private_key : `${k.private_key}\n`, {
+      mode: 0o644,
+    });
+    lines.push(
+      `cp ${q(staged)} "$HOME/.ssh/${name}" && rm -f ${q(staged)} && chmod 600 "$HOME/.ssh/${name}"`,
+      `printf 'Host %s\\n  IdentityFile %s\\n  IdentitiesOnly no\\n' ${q(k.hostname || '*')} "$HOME/.ssh/${name}" >> "$HOME/.ssh/config"`,
+      `echo ${q(`Added SSH key ${k.fingerprint}${k.hostname ? ` for ${k.hostname}` : ''}`)}`,
+    );
+  }
+  lines.push('chmod 600 "$HOME/.ssh/config"', '');
+  const code = await runScript(
+    sandbox,
+    shell,
+    workdir,
+    stepEnvironment(job, base, {}),
+    reporter,
+    idx,
+    lines.join('\n'),
+  );
+  return endStep(reporter, idx, code === 0 && missing.length ? 1 : code);
+}
+
+/**
+ * `setup_remote_docker`: a Docker engine of the job's own (a Podman service with its own storage,
+ * started for this job and removed with it), reachable through DOCKER_HOST in the later steps.
+ */
+export async function remoteDockerStep(ctx: StepContext, step: OtherStep, idx: number): Promise<StepStatus> {
+  const { sandbox, reporter, base } = ctx;
+  reporter.stepStart(idx, step.name, step.type);
+  if (!sandbox.remoteDocker) {
+    reporter.output(
+      idx,
+      'err',
+      'setup_remote_docker: this executor has no remote Docker engine to give (Podman is not installed here).\n',
+    );
+    return endStep(reporter, idx, 1);
+  }
+  try {
+    const socket = await sandbox.remoteDocker((text) => reporter.output(idx, 'out', text));
+    base.DOCKER_HOST = `unix://${socket}`;
+    reporter.output(idx, 'out', `Remote Docker engine ready: DOCKER_HOST=unix://${socket}\n`);
+    return endStep(reporter, idx, 0);
+  } catch (e) {
+    reporter.output(idx, 'err', `setup_remote_docker: ${(e as Error).message}\n`);
+    return endStep(reporter, idx, 1);
+  }
 }
