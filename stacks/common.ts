@@ -20,6 +20,11 @@ export function gcpLabels(env: string): Record<string, string> {
   return { [MANAGED_BY_LABEL]: STACK_MANAGED_BY, [ENVIRONMENT_LABEL]: env };
 }
 
+/** Days a replaced or deleted version of a versioned object (audit, backups) is kept. */
+export const NONCURRENT_VERSION_DAYS = 90;
+/** Days before an unfinished multipart upload is discarded. */
+export const ABORT_MULTIPART_DAYS = 7;
+
 export const bucketName = (s: Settings, purpose: BucketPurpose) => `${s.storage.bucketPrefix}-${purpose}`;
 
 /**

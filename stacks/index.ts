@@ -4,16 +4,18 @@
  * the stack outputs.
  */
 import * as pulumi from '@pulumi/pulumi';
-import { deployAws } from './aws/index.js';
 import { readSettings } from './config.js';
-import { deployGcp } from './gcp/index.js';
 
 const settings = readSettings((key) => {
   const at = key.indexOf(':');
   return new pulumi.Config(key.slice(0, at)).get(key.slice(at + 1));
 }, pulumi.getStack());
 
-const deployed = settings.cloud === 'aws' ? deployAws(settings) : deployGcp(settings);
+// Only the configured cloud's provider SDK is loaded.
+const deployed =
+  settings.cloud === 'aws'
+    ? (await import('./aws/index.js')).deployAws(settings)
+    : (await import('./gcp/index.js')).deployGcp(settings);
 
 export const cloud = settings.cloud;
 export const environment = settings.environment;

@@ -10,12 +10,7 @@
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { awsTags } from '../common.js';
-import { SSH_RERUN_PORTS } from '../nomad/startup.js';
-
-export const NOMAD_PORTS = { from: 4646, to: 4648 } as const;
-export const VM_SSH_PORT = 22;
-export const VM_DOCKER_PORT = 2376;
-export const VM_SSH_RERUN_PORT = 54782;
+import { NOMAD_PORTS, SSH_RERUN_PORTS, VM_DOCKER_PORT, VM_SSH_PORT, VM_SSH_RERUN_PORT } from '../ports.js';
 
 export interface FleetFirewallArgs {
   readonly environment: string;

@@ -181,7 +181,6 @@ export function deployAws(s: Settings) {
     buckets: storage.names,
     identities: identity.roleArns,
     nomadClientGroup: asgName,
-    vmSecurityGroupId: firewall.vmSecurityGroupId,
     kustomizationPath: flux.kustomizationPath,
     stackOutputs: pulumi.output(outputs),
     nomadCaPem: tls.caPem,

@@ -8,12 +8,7 @@ import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { BUCKET_PURPOSES, type BucketPurpose } from '../../policies/access.js';
 import { bucketArn, denyInsecureTransport } from '../../policies/aws-iam.js';
-import { awsTags } from '../common.js';
-
-/** Days a replaced or deleted version of a versioned object is kept. */
-export const NONCURRENT_VERSION_DAYS = 90;
-/** Days before an unfinished multipart upload is discarded. */
-export const ABORT_MULTIPART_DAYS = 7;
+import { ABORT_MULTIPART_DAYS, awsTags, NONCURRENT_VERSION_DAYS } from '../common.js';
 
 const VERSIONED: ReadonlySet<BucketPurpose> = new Set(['audit', 'backups']);
 const EXPIRING: ReadonlySet<BucketPurpose> = new Set(['outputs', 'caches']);

@@ -33,8 +33,6 @@ export interface StartupArgs {
 
 export const NOMAD_VERSION = '1.7.7-1';
 export const NODE_CLASS = 'linux-64bit';
-/** Port range of "rerun job with SSH" on Nomad clients. */
-export const SSH_RERUN_PORTS = { from: 64535, to: 65535 } as const;
 
 const heredoc = (path: string, body: string, mode = '0644') =>
   `install -d -m 0755 "$(dirname ${path})"\ncat > ${path} <<'ROUNDHOUSE_EOF'\n${body.trimEnd()}\nROUNDHOUSE_EOF\nchmod ${mode} ${path}\n`;
