@@ -8,6 +8,7 @@ import { Conductor } from './conductor/conductor.js';
 import { DEMO_SLUG, ensureDemoRepo } from './demo.js';
 import { Dispatcher } from './dispatcher/dispatcher.js';
 import { ExecutorAgent } from './executor/agent.js';
+import { DockerDriver } from './executor/docker.js';
 import { chooseSandbox, type SandboxKind } from './executor/sandbox.js';
 import { S3ObjectStore } from './objects/s3.js';
 import { expireObjects, FsObjectStore } from './objects/store.js';
@@ -145,6 +146,18 @@ export async function startServer(
     }, 15000);
     reaper.unref();
 
+    // `docker` jobs go to a Docker engine when one is configured; what a crash left there is removed first.
+    const docker = settings.docker
+      ? new DockerDriver({ ...settings.docker, workDir: join(settings.dataDir, 'jobs'), log })
+      : undefined;
+    if (docker) {
+      const left = await docker.reap().catch((e) => {
+        throw new Error(
+          `ROUNDHOUSE_DOCKER_HOST: cannot reach the Docker engine at ${settings.docker!.host}: ${(e as Error).message}`,
+        );
+      });
+      if (left) log(`removed ${left} container(s) left by the previous run`);
+    }
     for (let i = 0; i < settings.executorSlots; i++) {
       const agent = new ExecutorAgent({
         server: `http://127.0.0.1:${port}`,
@@ -152,6 +165,7 @@ export async function startServer(
         id: `local:${bootId}:${i}`,
         sandbox,
         workDir: join(settings.dataDir, 'jobs'),
+        docker,
         log,
       });
       agent.start();

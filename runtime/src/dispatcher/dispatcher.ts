@@ -5,7 +5,8 @@ import type { Bus } from '../shared/bus.js';
 import type { JobRow, Store } from '../store/store.js';
 
 export const LEASE_SECONDS = 60;
-export const HEARTBEAT_SECONDS = 15;
+/** Also how soon an executor running a silent step learns that its job was canceled. */
+export const HEARTBEAT_SECONDS = 3;
 
 /**
  * Places ready jobs on executors: executors long-poll `claim`, which hands out the oldest queued

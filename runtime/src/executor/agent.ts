@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import type { RunStep, StepPlan } from '../config/types.js';
 import type { ClaimedJob, JobOutcome, StepStatus } from '../protocol/executor.js';
 import { EXECUTOR_API } from '../protocol/executor.js';
@@ -326,8 +327,10 @@ export class ExecutorAgent {
       child.on('close', (c) => resolve(c));
     });
     if (hostCode !== 0) return endStep(reporter, idx, hostCode);
-    const copy = `set -e\nmkdir -p ${q(target)}\ncp -R ${q(`${stage}/.`)} ${q(target)}/\nrm -rf ${q(stage)}\n`;
-    return endStep(reporter, idx, await runScript(sandbox, shell, workdir, env, reporter, idx, copy));
+    const copy = `set -e\nmkdir -p ${q(target)}\ncp -R ${q(`${stage}/.`)} ${q(target)}/\n`;
+    const copied = await runScript(sandbox, shell, workdir, env, reporter, idx, copy);
+    await rm(host, { recursive: true, force: true });
+    return endStep(reporter, idx, copied);
   }
 
   async #runStep(ctx: StepContext, step: RunStep, idx: number, background: Set<Background>): Promise<StepStatus> {

@@ -6,6 +6,7 @@ import type { ClaimedJob } from '../protocol/executor.js';
 import type { Background, JobDriver, JobEnvironment } from './driver.js';
 import { DEFAULT_PATH } from './env.js';
 import { Launcher } from './launcher.js';
+import { podmanAvailable, RemoteDocker } from './remote-docker.js';
 import { killTree, Sandbox, type SandboxKind } from './sandbox.js';
 import { JobShell } from './shell.js';
 
@@ -154,8 +155,18 @@ class LocalEnvironment implements JobEnvironment {
         ];
   }
 
+  #docker: RemoteDocker | undefined;
+  async remoteDocker(): Promise<string> {
+    if (!podmanAvailable()) throw new Error('Podman is not installed on this executor');
+    const socket = `${this.tmp}/.rh-docker.sock`;
+    this.#docker ??= new RemoteDocker(`${this.sandbox.dir}-docker`, this.hostPath(socket));
+    await this.#docker.start();
+    return socket;
+  }
+
   async tearDown() {
     this.shell.kill();
+    await this.#docker?.stop();
     for (const c of this.#background) killTree(c);
     await rm(this.sandbox.dir, { recursive: true, force: true });
   }

@@ -65,8 +65,15 @@ export class Reporter {
     if (!this.#secrets.length) return this.#emit(idx, stream, data);
     const key = `${idx}:${stream}`;
     const text = (this.#pendingText.get(key) ?? '') + data;
-    // Hold back what could be the start of a secret; never cut through a whole occurrence.
-    let cut = Math.max(0, text.length - (this.#maxSecret - 1));
+    // Hold back only a tail that could be the start of a secret; never cut through a whole occurrence.
+    let cut = text.length;
+    for (let p = Math.max(0, text.length - (this.#maxSecret - 1)); p < text.length; p++) {
+      const tail = text.slice(p);
+      if (this.#secrets.some((v) => v.length > tail.length && v.startsWith(tail))) {
+        cut = p;
+        break;
+      }
+    }
     for (const v of this.#secrets) {
       for (let at = text.indexOf(v); at >= 0; at = text.indexOf(v, at + 1))
         if (at < cut && at + v.length > cut) cut = at;

@@ -167,7 +167,7 @@ export class JobShell {
 
   /** The supervisor ended (for attached shells). */
   exited() {
-    if (!this.#dead) this.#died();
+    this.#died();
   }
 
   #open() {

@@ -83,10 +83,11 @@ export async function blobStep(ctx: StepContext, step: OtherStep, idx: number): 
         'set --',
         ...paths.map(
           (p) =>
-            `if [ -e ${q(p)} ]; then set -- "$@" ${q(p)}; else echo "Warning: could not find path ${p.replace(/"/g, '')}" >&2; fi`,
+            `if [ -e ${q(p)} ]; then set -- "$@" ${q(p.replace(/^\/+/, '') || '.')}; else echo "Warning: could not find path ${p.replace(/"/g, '')}" >&2; fi`,
         ),
         `if [ $# -eq 0 ]; then exit 3; fi`,
-        `tar -czPf ${q(archive)} "$@"`,
+        // Paths relative to / (not tar -P, which busybox tar lacks); restore unpacks at /.
+        `tar -C / -czf ${q(archive)} "$@"`,
         '',
       ].join('\n');
       const code = await runScript(sandbox, shell, workdir, env, reporter, idx, script);
@@ -117,7 +118,7 @@ export async function blobStep(ctx: StepContext, step: OtherStep, idx: number): 
         env,
         reporter,
         idx,
-        `set -e\ntar -xzPf ${q(archive)}\nrm -f ${q(archive)}\necho "Restored."\n`,
+        `set -e\ntar -C / -xzf ${q(archive)}\nrm -f ${q(archive)}\necho "Restored."\n`,
       );
       return endStep(reporter, idx, code);
     }

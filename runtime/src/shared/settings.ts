@@ -28,6 +28,8 @@ export interface Settings {
   readonly publicUrl: string;
   /** Objects (artifacts, caches, workspaces, test results) older than this many days are deleted; 0 = never. */
   readonly objectExpiryDays: number;
+  /** Docker Engine API for `docker` executor jobs (unix socket path, unix://…, tcp://…); unset = run them on the local sandbox. */
+  readonly docker: { readonly host: string; readonly network: string; readonly ecrEndpoint?: string } | undefined;
   /** Object storage: unset = a folder in the data dir; else an S3 (or S3-compatible) bucket. */
   readonly objects:
     | { readonly bucket: string; readonly region: string; readonly endpoint?: string; readonly prefix?: string }
@@ -100,6 +102,23 @@ export function loadSettings(env: Env = process.env): Settings {
         prefix: env.ROUNDHOUSE_OBJECTS_PREFIX || undefined,
       }
     : undefined;
+  const dockerHost = env.ROUNDHOUSE_DOCKER_HOST || undefined;
+  if (dockerHost !== undefined && !/^(unix:\/\/\/|\/|tcp:\/\/|https?:\/\/)/.test(dockerHost))
+    throw new RoundhouseError(
+      'RH_SETTINGS_INVALID',
+      'ROUNDHOUSE_DOCKER_HOST',
+      `expected a socket path, unix:///path or tcp://host:port, got "${dockerHost}"`,
+    );
+  const dockerNetwork = env.ROUNDHOUSE_DOCKER_NETWORK || 'bridge';
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(dockerNetwork))
+    throw new RoundhouseError(
+      'RH_SETTINGS_INVALID',
+      'ROUNDHOUSE_DOCKER_NETWORK',
+      `not a network name: "${dockerNetwork}"`,
+    );
+  const docker = dockerHost
+    ? { host: dockerHost, network: dockerNetwork, ecrEndpoint: env.ROUNDHOUSE_ECR_ENDPOINT || undefined }
+    : undefined;
   const publicUrl = env.ROUNDHOUSE_URL || `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
   return Object.freeze({
     dataDir,
@@ -115,6 +134,7 @@ export function loadSettings(env: Env = process.env): Settings {
     drainSeconds: int(env, 'ROUNDHOUSE_DRAIN_SECONDS', 10, 0, 3600),
     publicUrl,
     objects,
+    docker,
     objectExpiryDays: int(env, 'ROUNDHOUSE_OBJECT_EXPIRY_DAYS', 0, 0, 36500),
   });
 }

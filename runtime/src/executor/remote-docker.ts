@@ -1,0 +1,89 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** Whether this machine can start a private Docker-compatible engine (Podman) for setup_remote_docker. */
+export function podmanAvailable(): boolean {
+  return spawnSync('podman', ['--version'], { stdio: 'ignore', timeout: 5000 }).status === 0;
+}
+
+/**
+ * A Docker engine of one job's own: a Podman API service with its own storage (vfs, no mounts left
+ * behind) under `dir`, listening on `socket` (a path inside the job's shared directory). Its
+ * containers share nothing with the executor's engine; stop() removes them, the service and its
+ * storage.
+ */
+export class RemoteDocker {
+  #child: ChildProcess | undefined;
+  constructor(
+    readonly dir: string,
+    readonly socket: string,
+  ) {}
+
+  async start(timeoutMs = 20000): Promise<void> {
+    mkdirSync(join(this.dir, 'root'), { recursive: true });
+    mkdirSync(join(this.dir, 'run'), { recursive: true });
+    const conf = join(this.dir, 'containers.conf');
+    // runc and cgroupfs: what works on hosts with a hybrid cgroup layout (crun does not).
+    writeFileSync(conf, '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n');
+    this.#child = spawn(
+      'podman',
+      [
+        '--root',
+        join(this.dir, 'root'),
+        '--runroot',
+        join(this.dir, 'run'),
+        '--storage-driver',
+        'vfs',
+        'system',
+        'service',
+        '--time=0',
+        `unix://${this.socket}`,
+      ],
+      { env: { ...process.env, CONTAINERS_CONF: conf }, stdio: 'ignore', detached: true },
+    );
+    const end = Date.now() + timeoutMs;
+    while (!existsSync(this.socket)) {
+      if (this.#child.exitCode !== null) throw new Error('the Docker engine (podman system service) exited at start');
+      if (Date.now() > end) throw new Error('the Docker engine did not start in time');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // The job's user may be anyone: the socket is the job's alone (it lives in the job's directory).
+    chmodSync(this.socket, 0o666);
+  }
+
+  async stop(): Promise<void> {
+    const child = this.#child;
+    this.#child = undefined;
+    if (child && child.exitCode === null) {
+      // Containers first (their helper processes outlive the service otherwise), then the service.
+      spawnSync(
+        'podman',
+        [
+          '--root',
+          join(this.dir, 'root'),
+          '--runroot',
+          join(this.dir, 'run'),
+          '--storage-driver',
+          'vfs',
+          'rm',
+          '-af',
+          '-t',
+          '0',
+        ],
+        {
+          env: { ...process.env, CONTAINERS_CONF: join(this.dir, 'containers.conf') },
+          stdio: 'ignore',
+          timeout: 30000,
+        },
+      );
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
