@@ -140,8 +140,10 @@ export class DockerDriver implements JobDriver {
     const region = a.region
       ? expandVars(a.region, vars)
       : (/\.ecr\.([a-z0-9-]+)\.amazonaws\.com/.exec(registry)?.[1] ?? 'us-east-1');
-    const keyId = expandVars(a.aws_access_key_id ?? '${AWS_ACCESS_KEY_ID}', vars);
-    const secret = expandVars(a.aws_secret_access_key ?? '${AWS_SECRET_ACCESS_KEY}', vars);
+    const keyId = a.aws_access_key_id ? expandVars(a.aws_access_key_id, vars) : (vars.AWS_ACCESS_KEY_ID ?? '');
+    const secret = a.aws_secret_access_key
+      ? expandVars(a.aws_secret_access_key, vars)
+      : (vars.AWS_SECRET_ACCESS_KEY ?? '');
     if (!keyId || !secret)
       throw new Error(
         a.oidc_role_arn
