@@ -91,7 +91,15 @@ export async function startServer(
       for (const v of await store.projectEnvVars(projectId)) out[v.name] = await envelope.decrypt(v.value_enc);
       return out;
     };
-    const dispatcher = new Dispatcher(store, bus, secret, settings.publicUrl, projectEnv);
+    const sshKeys = async (projectId: string) =>
+      Promise.all(
+        (await store.projectSshKeys(projectId)).map(async (k) => ({
+          fingerprint: k.fingerprint,
+          hostname: k.hostname,
+          private_key: await envelope.decrypt(k.private_key_enc),
+        })),
+      );
+    const dispatcher = new Dispatcher(store, bus, secret, settings.publicUrl, projectEnv, sshKeys);
     const output = new OutputService(store, bus, objects, log);
     const deps = {
       store,

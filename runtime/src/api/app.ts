@@ -9,7 +9,7 @@ import { executorRoutes } from './executor-routes.js';
 import { orbRoutes } from './orbs.js';
 import { uiRoutes } from './ui.js';
 import { v2Routes } from './v2.js';
-import { v11Routes } from './v11.js';
+import { sshKeyRoutes, v11Routes } from './v11.js';
 
 /** Tokens never reach the logs, also when a client puts one in the query string. */
 const redact = (url: string) => url.replace(/(circle-token|sig)=[^&]*/gi, '$1=[redacted]');
@@ -65,6 +65,7 @@ export async function buildApp(
 
   await app.register((a) => v2Routes(a, deps), { prefix: '/api/v2' });
   await app.register((a) => v11Routes(a, deps), { prefix: '/api/v1.1' });
+  await app.register((a) => sshKeyRoutes(a, deps), { prefix: '/api/v1.1' });
   await app.register((a) => adminRoutes(a, deps), { prefix: '/api/admin' });
   await app.register((a) => executorRoutes(a, deps), { prefix: EXECUTOR_API });
   if (deps.objects) {

@@ -1,6 +1,7 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { notFound, RoundhouseError } from '../shared/errors.js';
+import ssh2 from 'ssh2';
+import { badRequest, notFound, RoundhouseError } from '../shared/errors.js';
 import type { StepRow } from '../store/store.js';
 import { authenticator } from './auth.js';
 import { type ApiDeps, normaliseVcs, projectOf } from './context.js';
@@ -154,4 +155,79 @@ export async function v11Routes(app: FastifyInstance, deps: ApiDeps) {
       return out;
     },
   );
+}
+
+/** The SHA-256 and MD5 fingerprints of a private key (PEM or OpenSSH format), or an error saying why not. */
+export function sshKeyInfo(privateKey: string): { md5: string; sha256: string; publicKey: string } | Error {
+  const parsed = ssh2.utils.parseKey(privateKey);
+  const key = Array.isArray(parsed) ? parsed[0] : parsed;
+  if (key instanceof Error || !key)
+    return new Error('`private_key` is not a private key Roundhouse can read (PEM or OpenSSH format)');
+  if (!key.isPrivateKey()) return new Error('`private_key` holds a public key; add the private key');
+  if (key.getPrivatePEM() === '' && /ENCRYPTED/.test(privateKey))
+    return new Error('`private_key` must not have a passphrase');
+  const blob = key.getPublicSSH();
+  return {
+    md5: createHash('md5').update(blob).digest('hex').match(/../g)!.join(':'),
+    sha256: `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`,
+    publicKey: `${key.type} ${blob.toString('base64')}`,
+  };
+}
+
+/**
+ * A project's additional SSH keys (CircleCI's API v1.1 ssh-key endpoint): add with a hostname,
+ * delete by fingerprint (and hostname), list (public halves only). add_ssh_keys puts them in jobs.
+ */
+export async function sshKeyRoutes(app: FastifyInstance, deps: ApiDeps) {
+  const { store } = deps;
+  type Params = { vcs: string; org: string; repo: string };
+  app.register(async (api) => {
+    api.addHook('preHandler', authenticator(store));
+    api.post<{ Params: Params; Body: { hostname?: string; private_key?: string } }>(
+      '/project/:vcs/:org/:repo/ssh-key',
+      async (req, reply) => {
+        const project = await projectOf(store, req.params);
+        const body = req.body ?? {};
+        if (typeof body.private_key !== 'string' || !body.private_key.trim())
+          throw badRequest('`private_key` is required');
+        const hostname = typeof body.hostname === 'string' ? body.hostname.trim() : '';
+        if (hostname.length > 253 || /[\s/]/.test(hostname)) throw badRequest('`hostname` is not a host name');
+        const info = sshKeyInfo(body.private_key);
+        if (info instanceof Error) throw badRequest(info.message);
+        const enc = await deps.envelope!.encrypt(body.private_key);
+        await store.tx((s) =>
+          s.putProjectSshKey(project.id, {
+            fingerprint: info.md5,
+            hostname,
+            public_key: info.publicKey,
+            private_key_enc: enc,
+          }),
+        );
+        reply.code(201);
+        return { fingerprint: info.md5, public_key: info.publicKey, hostname };
+      },
+    );
+    api.get<{ Params: Params }>('/project/:vcs/:org/:repo/ssh-key', async (req) => {
+      const project = await projectOf(store, req.params);
+      return (await store.projectSshKeys(project.id)).map((k) => ({
+        fingerprint: k.fingerprint,
+        hostname: k.hostname,
+        public_key: k.public_key,
+        time: k.created_at,
+      }));
+    });
+    api.delete<{ Params: Params; Body: { fingerprint?: string; hostname?: string } }>(
+      '/project/:vcs/:org/:repo/ssh-key',
+      async (req) => {
+        const project = await projectOf(store, req.params);
+        const fp = typeof req.body?.fingerprint === 'string' ? req.body.fingerprint.replace(/^MD5:/i, '') : '';
+        if (!fp) throw badRequest('`fingerprint` is required');
+        const n = await store.tx((s) =>
+          s.deleteProjectSshKey(project.id, fp, typeof req.body?.hostname === 'string' ? req.body.hostname : undefined),
+        );
+        if (!n) throw notFound('SSH key');
+        return { message: 'ok' };
+      },
+    );
+  });
 }

@@ -22,6 +22,8 @@ export class Dispatcher {
     public publicUrl: string,
     /** The project's environment variables (decrypted) for a job; none when absent. */
     readonly projectEnv: (projectId: string) => Promise<Record<string, string>> = async () => ({}),
+    /** The project's additional SSH keys (decrypted) for add_ssh_keys. */
+    readonly sshKeys: (projectId: string) => Promise<NonNullable<ClaimedJob['ssh_keys']>> = async () => [],
   ) {
     bus.on('job.queued', () => {
       const waiters = [...this.#waiters];
@@ -92,6 +94,7 @@ export class Dispatcher {
         ...(await this.projectEnv(project.id)),
         ...(spec.continuation ? { CIRCLE_CONTINUATION_KEY: spec.continuation } : {}),
       },
+      ...(spec.plan!.steps.some((s) => s.type === 'add_ssh_keys') ? { ssh_keys: await this.sshKeys(project.id) } : {}),
       heartbeat_seconds: HEARTBEAT_SECONDS,
     };
   }

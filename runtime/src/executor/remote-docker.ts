@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -16,6 +16,8 @@ export function podmanAvailable(): boolean {
  */
 export class RemoteDocker {
   #child: ChildProcess | undefined;
+  /** Podman wants its run root under 50 characters: a short directory of its own in /tmp. */
+  #runroot = '';
   constructor(
     readonly dir: string,
     readonly socket: string,
@@ -23,7 +25,7 @@ export class RemoteDocker {
 
   async start(timeoutMs = 20000): Promise<void> {
     mkdirSync(join(this.dir, 'root'), { recursive: true });
-    mkdirSync(join(this.dir, 'run'), { recursive: true });
+    this.#runroot ||= mkdtempSync('/tmp/rhd-');
     const conf = join(this.dir, 'containers.conf');
     // runc and cgroupfs: what works on hosts with a hybrid cgroup layout (crun does not).
     writeFileSync(conf, '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n');
@@ -33,7 +35,7 @@ export class RemoteDocker {
         '--root',
         join(this.dir, 'root'),
         '--runroot',
-        join(this.dir, 'run'),
+        this.#runroot,
         '--storage-driver',
         'vfs',
         'system',
@@ -41,11 +43,18 @@ export class RemoteDocker {
         '--time=0',
         `unix://${this.socket}`,
       ],
-      { env: { ...process.env, CONTAINERS_CONF: conf }, stdio: 'ignore', detached: true },
+      { env: { ...process.env, CONTAINERS_CONF: conf }, stdio: ['ignore', 'ignore', 'pipe'], detached: true },
     );
+    let stderr = '';
+    this.#child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      stderr = (stderr + d).slice(-2000);
+    });
     const end = Date.now() + timeoutMs;
     while (!existsSync(this.socket)) {
-      if (this.#child.exitCode !== null) throw new Error('the Docker engine (podman system service) exited at start');
+      if (this.#child.exitCode !== null)
+        throw new Error(
+          `the Docker engine (podman system service) exited at start: ${stderr.trim().split('\n').pop() ?? ''}`,
+        );
       if (Date.now() > end) throw new Error('the Docker engine did not start in time');
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -64,7 +73,7 @@ export class RemoteDocker {
           '--root',
           join(this.dir, 'root'),
           '--runroot',
-          join(this.dir, 'run'),
+          this.#runroot,
           '--storage-driver',
           'vfs',
           'rm',
@@ -85,5 +94,6 @@ export class RemoteDocker {
       }
     }
     await rm(this.dir, { recursive: true, force: true });
+    if (this.#runroot) await rm(this.#runroot, { recursive: true, force: true });
   }
 }

@@ -168,6 +168,16 @@ export const MIGRATIONS: readonly string[] = [
     SELECT job_id, 0, step_idx, seq, stream, ts, data FROM output_chunks;
   DROP TABLE output_chunks;
   ALTER TABLE output_chunks_v5 RENAME TO output_chunks`,
+  // 6: a project's additional SSH keys (add_ssh_keys), the private key envelope-encrypted.
+  `CREATE TABLE project_ssh_keys (
+    project_id TEXT NOT NULL REFERENCES projects(id),
+    fingerprint TEXT NOT NULL,
+    hostname TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    private_key_enc TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (project_id, fingerprint, hostname)
+  )`,
 ];
 
 export async function migrate(db: Db): Promise<number> {

@@ -342,6 +342,41 @@ export class Store {
     return (await this.db.run('DELETE FROM project_env_vars WHERE project_id = ? AND name = ?', [projectId, name])) > 0;
   }
 
+  // additional SSH keys (private keys are envelope-encrypted by the caller)
+  projectSshKeys(projectId: string) {
+    return this.db.all<{
+      fingerprint: string;
+      hostname: string;
+      public_key: string;
+      private_key_enc: string;
+      created_at: string;
+    }>(
+      'SELECT fingerprint, hostname, public_key, private_key_enc, created_at FROM project_ssh_keys WHERE project_id = ? ORDER BY created_at, fingerprint',
+      [projectId],
+    );
+  }
+  async putProjectSshKey(
+    projectId: string,
+    row: { fingerprint: string; hostname: string; public_key: string; private_key_enc: string },
+  ) {
+    await this.db.run('DELETE FROM project_ssh_keys WHERE project_id = ? AND fingerprint = ? AND hostname = ?', [
+      projectId,
+      row.fingerprint,
+      row.hostname,
+    ]);
+    await this.insert('project_ssh_keys', { project_id: projectId, ...row, created_at: now() });
+  }
+  /** Deletes a key (for one hostname, or for all when hostname is undefined); how many went. */
+  async deleteProjectSshKey(projectId: string, fingerprint: string, hostname?: string): Promise<number> {
+    return hostname === undefined
+      ? this.db.run('DELETE FROM project_ssh_keys WHERE project_id = ? AND fingerprint = ?', [projectId, fingerprint])
+      : this.db.run('DELETE FROM project_ssh_keys WHERE project_id = ? AND fingerprint = ? AND hostname = ?', [
+          projectId,
+          fingerprint,
+          hostname,
+        ]);
+  }
+
   // orb registry
   orbVersions(namespace?: string, name?: string) {
     if (namespace !== undefined && name !== undefined) {
