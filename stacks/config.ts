@@ -211,7 +211,7 @@ export const CONFIG_KEYS: readonly KeyDoc[] = [
   {
     key: 'roundhouse:bucketPrefix',
     clouds: BOTH,
-    description: 'Prefix of the four bucket names (`<prefix>-outputs|caches|audit|backups`).',
+    description: 'Prefix of the four bucket names (`<prefix>-outputs`, `-caches`, `-audit`, `-backups`).',
     default: 'AWS `roundhouse-<account>-<environment>`; GCP `<project>-<environment>`',
     bounds: 'lowercase, digits, `-`; at most 55 characters',
   },

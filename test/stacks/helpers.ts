@@ -7,7 +7,7 @@
  * file its own process).
  */
 import { readFileSync } from 'node:fs';
-import * as pulumi from '@pulumi/pulumi';
+import type * as pulumi from '@pulumi/pulumi';
 import type { PolicyResource, ReportViolation, ResourceValidationArgs, StackValidationArgs } from '@pulumi/policy';
 import { parse } from 'yaml';
 
@@ -79,6 +79,8 @@ export async function runProgram(opts: {
 }): Promise<ProgramRun> {
   const resources: Recorded[] = [];
   const calls: string[] = [];
+  // Loaded here, not at the top: tests of pure functions import this file without paying for the SDK.
+  const pulumi = await import('@pulumi/pulumi');
   process.env.PULUMI_CONFIG = JSON.stringify({ ...stackConfig(opts.stackFile), ...opts.override });
   await pulumi.runtime.setMocks(
     {
