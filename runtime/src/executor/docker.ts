@@ -270,6 +270,16 @@ export class DockerDriver implements JobDriver {
   }
 }
 
+/** An exec's exit code; engines may report the end of its output a moment before its exit. */
+async function exitCode(e: Docker.Exec): Promise<number | null> {
+  for (let i = 0; i < 100; i++) {
+    const info = await e.inspect();
+    if (!info.Running) return info.ExitCode ?? null;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return null;
+}
+
 /** The registry host of an image reference (docker.io when it names none). */
 export function registryOf(image: string): string {
   const first = image.split('/')[0];
@@ -319,8 +329,8 @@ class DockerEnvironment implements JobEnvironment {
     err.on('data', (b: Buffer) => r.push(b));
     this.driver_.docker.modem.demuxStream(stream, out, err);
     await new Promise((resolve) => stream.on('end', resolve).on('close', resolve).on('error', resolve));
-    const { ExitCode } = await e.inspect();
-    return { code: ExitCode ?? null, out: Buffer.concat(o).toString('utf8'), err: Buffer.concat(r).toString('utf8') };
+    const code = await exitCode(e);
+    return { code, out: Buffer.concat(o).toString('utf8'), err: Buffer.concat(r).toString('utf8') };
   }
 
   async pull(path: string): Promise<string | undefined> {
@@ -349,7 +359,12 @@ class DockerEnvironment implements JobEnvironment {
     writeFileSync(this.hostPath(wrapper), wrapperScript(cwd, env, argv.slice(0, -1), argv[argv.length - 1]));
     const done = (async () => {
       const main = this.containers[0];
-      const e = await main.exec({ Cmd: ['/bin/sh', wrapper], AttachStdout: true, AttachStderr: true });
+      // Not the exec's own process: setsid forks (and its parent exits 0) when run as a group leader.
+      const e = await main.exec({
+        Cmd: ['/bin/sh', '-c', '/bin/sh "$1"; exit $?', 'background', wrapper],
+        AttachStdout: true,
+        AttachStderr: true,
+      });
       const stream = await e.start({ hijack: true, stdin: false });
       const out = new PassThrough();
       const err = new PassThrough();
@@ -357,7 +372,7 @@ class DockerEnvironment implements JobEnvironment {
       err.setEncoding('utf8').on('data', (d: string) => onOutput('err', d));
       this.driver_.docker.modem.demuxStream(stream, out, err);
       await new Promise((resolve) => stream.on('end', resolve).on('close', resolve).on('error', resolve));
-      return (await e.inspect()).ExitCode ?? null;
+      return exitCode(e);
     })().catch(() => null);
     // Ended with its container at tear down.
     return { done, kill: () => undefined };
