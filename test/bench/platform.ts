@@ -59,7 +59,7 @@ export async function startBench(slots: number): Promise<Bench> {
   };
 }
 
-async function addProject(b: Bench, name: string, config: string): Promise<string> {
+export async function addProject(b: Bench, name: string, config: string): Promise<string> {
   const repo = configRepo(config);
   repos.push(repo);
   const slug = `gh/${ORG}/${name}-${++projects}`;
@@ -334,3 +334,5 @@ export async function latencyBurst(b: Bench, n: number): Promise<{ samples: Late
   for (const t of triggered) samples.push(await latencySample(b, slug, t));
   return { samples, allAnsweredMs };
 }
+
+export { addProject as addBenchProject, log };

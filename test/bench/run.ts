@@ -9,6 +9,9 @@
  *   4. idle RSS               the real `roundhouse server` process (and children) after 2 s idle
  *   5. start → API ready      spawning the server → first successful GET /healthz
  *   6. compile throughput     every conformance config compiled, beside parsing the same YAML
+ *   7. output throughput      a step printing 200k lines → stored, and → one live subscriber
+ *   8. cache throughput       save_cache + restore_cache of a folder vs plain tar + gzip of it
+ *   9. stacks mock run        the Pulumi program per cloud under mocks, each in a fresh process
  *
  * BENCH_COMPILED=1 also measures 4 and 5 for the runtime compiled by tsc (no tsx loader), for comparison.
  */
@@ -25,6 +28,8 @@ import {
 } from './baselines.js';
 import { fmt, log, max, median, percentile, renderTable, type TableRow } from './lib.js';
 import { compileCorpus } from './compile.js';
+import { cacheThroughput, outputThroughput } from './output.js';
+import { benchStacks } from './stacks.js';
 import { fanout, latencyBurst, latencyIdle, perStep, startBench } from './platform.js';
 import { compiledServer, type ServerStart, serverStart } from './process.js';
 
@@ -33,6 +38,8 @@ const STEPS = 20;
 const JOBS = 20;
 const BURST = 20;
 const IDLE_MS = 2000;
+const OUTPUT_LINES = 200000;
+const CACHE_MB = 40;
 
 const MiB = (kb: number) => kb / 1024;
 const rows: TableRow[] = [];
@@ -261,6 +268,58 @@ async function platformBench() {
   }
 }
 
+async function blobBench() {
+  const b = await startBench(SLOTS);
+  try {
+    section('7. output throughput: step → stored output and one live subscriber');
+    const o = await outputThroughput(b, OUTPUT_LINES);
+    const storedRate = o.lines / (o.storedMs / 1000);
+    const liveRate = o.lines / (o.liveMs / 1000);
+    say(
+      `${o.lines} lines: stored after ${fmt(o.storedMs, 0)} ms, live subscriber had ${o.seenLive} after ${fmt(o.liveMs, 0)} ms; seq alone ${fmt(o.seqMs, 0)} ms`,
+    );
+    rows.push(
+      {
+        metric: '7. output → stored (lines/s)',
+        value: fmt(storedRate, 0),
+        baseline: `${fmt(o.lines / (o.seqMs / 1000), 0)} (seq > /dev/null)`,
+        target: '>= 100000',
+        meets: storedRate >= 100000,
+      },
+      {
+        metric: '7. output → live subscriber (lines/s)',
+        value: fmt(liveRate, 0),
+        baseline: '',
+        target: '>= 100000',
+        meets: liveRate >= 100000,
+      },
+    );
+    section('8. cache save/restore vs tar + gzip of the same folder');
+    const c = await cacheThroughput(b, CACHE_MB);
+    say(
+      `${fmt(c.sizeKb / 1024)} MiB: save_cache ${fmt(c.saveMs, 0)} ms (tar -czf ${fmt(c.tarMs, 0)} ms), restore_cache ${fmt(c.restoreMs, 0)} ms (tar -xzf ${fmt(c.untarMs, 0)} ms)`,
+    );
+    rows.push(
+      {
+        metric: '8. save_cache / tar -czf (ratio)',
+        value: fmt(c.saveMs / c.tarMs, 2),
+        baseline: `${fmt(c.tarMs, 0)} ms`,
+        target: '<= 1.5',
+        meets: c.saveMs / c.tarMs <= 1.5,
+      },
+      {
+        metric: '8. restore_cache / tar -xzf (ratio)',
+        value: fmt(c.restoreMs / c.untarMs, 2),
+        baseline: `${fmt(c.untarMs, 0)} ms`,
+        target: '<= 1.5',
+        meets: c.restoreMs / c.untarMs <= 1.5,
+      },
+    );
+  } finally {
+    await b.close();
+  }
+}
+
 async function main() {
   const started = performance.now();
   process.stdout.write(
@@ -285,6 +344,18 @@ async function main() {
       baseline: `${fmt(c.parseMs)} (YAML parse)`,
       target: '< 1000',
       meets: c.compileMs < 1000,
+    });
+  }
+  await blobBench();
+  section('9. stacks: Pulumi program under mocks, per cloud (fresh process each)');
+  for (const r of await benchStacks()) {
+    say(`${r.cloud}: ${fmt(r.ms, 0)} ms`);
+    rows.push({
+      metric: `9. stacks mock run, ${r.cloud} (ms)`,
+      value: fmt(r.ms, 0),
+      baseline: '',
+      target: '< 5000',
+      meets: r.ms < 5000,
     });
   }
   section('summary');
