@@ -34,6 +34,9 @@ export async function uiRoutes(app: FastifyInstance, deps: ApiDeps) {
   app.get('/', page);
   app.get('/projects/*', page);
   app.get('/pipelines/*', page);
+  app.get('/admin', page);
+  app.get('/admin/*', page);
+  app.get('/account', page);
   app.get<{ Params: { file: string } }>('/ui/:file', async (req, reply) => {
     const body = files.get(req.params.file);
     if (!body) throw notFound('File');
@@ -46,6 +49,7 @@ export async function uiRoutes(app: FastifyInstance, deps: ApiDeps) {
       api.get('/info', async (req) => ({
         user: { login: req.user!.login, admin: !!req.user!.is_admin },
         notices: deps.notices,
+        csrf: req.session?.csrf ?? null,
       }));
       api.get('/projects', async () => ({
         items: (await store.listProjects()).map((p) => ({
