@@ -127,9 +127,16 @@ export class Identity {
    */
   async loginWithGitHub(code: string, redirectUrl: string, request: Requester): Promise<IdentityUserRow> {
     if (!this.github) throw new RoundhouseError('RH_BAD_REQUEST', 'GitHub login is not configured on this server.');
-    const token = await this.github.exchange(code, redirectUrl);
-    const profile = await this.github.profile(token);
-    const memberships = await this.github.memberships(token);
+    const gh = this.github;
+    const { token, profile, memberships } = await (async () => {
+      const token = await gh.exchange(code, redirectUrl);
+      return { token, profile: await gh.profile(token), memberships: await gh.memberships(token) };
+    })().catch((e: Error & { status?: number }) => {
+      // GitHub's own words (e.g. "The code passed is incorrect or expired."), never a token.
+      if (e.status === 400 || e.status === 401)
+        throw new RoundhouseError('RH_BAD_REQUEST', `GitHub login failed: ${e.message.replace(/\s*\(.*\)$/, '')}`);
+      throw new RoundhouseError('RH_GITHUB', e.message.split('\n')[0].slice(0, 200));
+    });
     const settings = await this.systemSettings();
     let user =
       (await this.store.identity.userByGithubId(profile.id)) ?? (await this.store.identity.userByLogin(profile.login));
@@ -144,7 +151,7 @@ export class Identity {
         success: false,
         request,
       });
-      return new RoundhouseError('RH_FORBIDDEN', msg);
+      return new RoundhouseError('RH_LOGIN_REFUSED', msg);
     };
     if (settings.requiredOrgs.length && !memberships.orgs.some((o) => settings.requiredOrgs.includes(o.org)))
       throw await fail(
