@@ -42,6 +42,8 @@ export async function buildApp(
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
     // Request ids are UUIDs: the audit log's `request.id` links the events of one request.
     genReqId: () => randomUUID(),
+    // Context variable names may be 300 characters: let such paths reach the handler's own check.
+    routerOptions: { maxParamLength: 1000 },
   });
   await app.register(cookie);
 

@@ -58,9 +58,16 @@ export async function v2Routes(app: FastifyInstance, deps: ApiDeps) {
   await checkoutKeyRoutes(app, deps);
   await projectSettingsRoutes(app, deps);
 
-  app.get('/me/collaborations', async (req) =>
-    (await store.identity.orgsOf(req.user!.id)).map((o) => ({ 'vcs-type': 'github', name: o.org, avatar_url: '' })),
-  );
+  // The user's organizations (from GitHub), with the ids contexts use as `owner-id`.
+  app.get('/me/collaborations', async (req) => {
+    const out = [];
+    for (const o of await store.identity.orgsOf(req.user!.id)) {
+      const org =
+        (await store.identity.orgByName('gh', o.org)) ?? (await store.identity.ensureOrg('gh', o.org, randomUUID()));
+      out.push({ id: org.id, 'vcs-type': 'github', name: o.org, slug: `gh/${o.org}`, avatar_url: '' });
+    }
+    return out;
+  });
 
   app.get('/me', async (req) => ({ id: req.user!.id, login: req.user!.login, name: req.user!.name }));
 
