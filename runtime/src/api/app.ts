@@ -15,6 +15,12 @@ import { v2Routes } from './v2.js';
 import { v11Routes } from './v11.js';
 import { webhookRoutes } from './webhooks.js';
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    readonly routeList: readonly { method: string; url: string }[];
+  }
+}
+
 /** Tokens never reach the logs, also when a client puts one in the query string. */
 const redact = (url: string) => url.replace(/(circle-token|sig)=[^&]*/gi, '$1=[redacted]');
 
@@ -46,6 +52,12 @@ export async function buildApp(
     routerOptions: { maxParamLength: 1000 },
   });
   await app.register(cookie);
+  // Every route, for the authorization matrix test: a route without a rule there fails the suite.
+  const routes: { method: string; url: string }[] = [];
+  app.decorate('routeList', routes);
+  app.addHook('onRoute', (r) => {
+    for (const m of [r.method].flat()) if (m !== 'HEAD') routes.push({ method: m, url: r.url });
+  });
 
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown; code?: string }, req, reply) => {
     if (err instanceof RoundhouseError) return reply.code(err.statusCode).send({ message: err.message });

@@ -59,11 +59,17 @@ export async function userOf(store: Store, req: FastifyRequest): Promise<UserRow
   return user;
 }
 
+/**
+ * Requires a user. On routes under a project (`…/:vcs/:org/:repo…`) it also requires membership
+ * of the project's organization: to anyone else the project does not exist (404).
+ */
 export function authenticator(store: Store) {
   return async function requireUser(req: FastifyRequest, _reply: FastifyReply) {
     const user = await userOf(store, req);
     if (!user) throw new RoundhouseError('RH_UNAUTHORIZED');
     req.user = user;
+    const org = (req.params as { org?: unknown } | undefined)?.org;
+    if (typeof org === 'string') await requireOrgMember(store, req, org);
   };
 }
 

