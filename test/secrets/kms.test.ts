@@ -150,7 +150,7 @@ test('GCP KMS provider (SDK client, REST fallback, against a fake Cloud KMS): wr
     authClient: {
       getRequestHeaders: async () => new Headers({ authorization: 'Bearer fake' }),
       fetch: (url: string, init: { headers: HeadersInit; body?: string | Buffer; method: string }) =>
-        fetch(url, { method: init.method, headers: init.headers, body: init.body }),
+        fetch(url, { method: init.method, headers: init.headers, body: init.body as string | undefined }),
     },
   };
   const k1 = 'projects/p/locations/global/keyRings/r/cryptoKeys/k1';
