@@ -87,6 +87,7 @@ const p = (path: string, body?: unknown) => () => ({ path, body });
 
 const RULES: Record<string, Rule> = {
   'POST /webhooks/github': { expect: PUBLIC(401), call: p('/webhooks/github', {}) },
+  'GET /auth/providers': { expect: PUBLIC(200), call: p('/auth/providers') },
   'GET /auth/github': { expect: PUBLIC(302), call: p('/auth/github') },
   'GET /auth/github/callback': { expect: PUBLIC(400), call: p('/auth/github/callback') },
   'POST /auth/token-login': {

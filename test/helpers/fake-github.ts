@@ -21,6 +21,8 @@ export interface FakeGitHub {
   readonly unexpected: string[];
   /** Registers a user; returns a one-time OAuth code for them (as GitHub would send to the callback). */
   codeFor(user: FakeGitHubUser): string;
+  /** The next browser visit to the authorize page logs in as this user (GitHub's consent screen, skipped). */
+  authorizeAs(user: FakeGitHubUser): void;
   /** Changes a user's memberships (as if an org admin changed teams on GitHub). */
   update(login: string, patch: Partial<FakeGitHubUser>): void;
   close(): Promise<void>;
@@ -43,12 +45,24 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
   const clientId = 'fake-client-id';
   const clientSecret = 'fake-client-secret-0123456789';
   let n = 0;
+  let nextUser: FakeGitHubUser | undefined;
   const server: Server = createServer(async (req, res) => {
     const send = (status: number, json: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(json));
     };
     const url = new URL(req.url ?? '/', 'http://x');
+    if (req.method === 'GET' && url.pathname === '/login/oauth/authorize' && nextUser) {
+      if (url.searchParams.get('client_id') !== clientId) return send(400, { message: 'unknown client_id' });
+      users.set(nextUser.login, nextUser);
+      const code = `code-${++n}`;
+      codes.set(code, nextUser.login);
+      const back = new URL(url.searchParams.get('redirect_uri') ?? '');
+      back.searchParams.set('code', code);
+      back.searchParams.set('state', url.searchParams.get('state') ?? '');
+      res.writeHead(302, { location: back.toString() });
+      return res.end();
+    }
     if (req.method === 'POST' && url.pathname === '/login/oauth/access_token') {
       const text = await body(req);
       const p = (req.headers['content-type'] ?? '').includes('json')
@@ -100,6 +114,9 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
       codes.set(code, user.login);
       return code;
     },
+    authorizeAs(user) {
+      nextUser = user;
+    },
     update(login, patch) {
       const u = users.get(login);
       if (u) users.set(login, { ...u, ...patch });
@@ -119,10 +136,10 @@ export const githubEnv = (gh: FakeGitHub) => ({
 export async function oauthLogin(
   serverUrl: string,
   code: string,
-): Promise<{ status: number; cookie?: string; csrf?: string; body: string }> {
+): Promise<{ status: number; cookie?: string; csrf?: string; body: string; location: string }> {
   const start = await fetch(`${serverUrl}/auth/github`, { redirect: 'manual' });
-  const location = start.headers.get('location') ?? '';
-  const state = new URL(location).searchParams.get('state') ?? '';
+  const authorize = start.headers.get('location') ?? '';
+  const state = new URL(authorize).searchParams.get('state') ?? '';
   const stateCookie = (start.headers.get('set-cookie') ?? '').split(';')[0];
   const cb = await fetch(`${serverUrl}/auth/github/callback?code=${code}&state=${state}`, {
     redirect: 'manual',
@@ -135,7 +152,8 @@ export async function oauthLogin(
     const acct = await fetch(`${serverUrl}/api/account`, { headers: { cookie } });
     csrf = ((await acct.json()) as { csrf: string }).csrf;
   }
-  return { status: cb.status, cookie, csrf, body: await cb.text() };
+  const location = decodeURIComponent(cb.headers.get('location') ?? '');
+  return { status: cb.status, cookie, csrf, body: await cb.text(), location };
 }
 
 /** Logs a GitHub user in and gives them a personal API token. */

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { hashSecret, userEntity } from '../identity/service.js';
+import { hashSecret, type Identity, userEntity } from '../identity/service.js';
 import { badRequest, notFound, RoundhouseError } from '../shared/errors.js';
 import { authenticator, hashToken, SESSION_COOKIE, userOf } from './auth.js';
 import type { ApiDeps } from './context.js';
@@ -45,6 +45,9 @@ export async function identityRoutes(app: FastifyInstance, deps: ApiDeps) {
     return s;
   };
 
+  // What the login page offers.
+  app.get('/auth/providers', async () => ({ github: !!deps.identity?.github, token: true }));
+
   app.get('/auth/github', async (_req, reply) => {
     if (!identity().github) throw notFound('GitHub login (not configured on this server)');
     const state = randomBytes(16).toString('hex');
@@ -58,7 +61,15 @@ export async function identityRoutes(app: FastifyInstance, deps: ApiDeps) {
     if (req.cookies[STATE_COOKIE] !== state)
       throw badRequest('Login state does not match: start again at /auth/github.');
     reply.clearCookie(STATE_COOKIE, { path: '/' });
-    const user = await identity().loginWithGitHub(code, `${deps.publicUrl}/auth/github/callback`, { id: req.id });
+    let user: Awaited<ReturnType<Identity['loginWithGitHub']>>;
+    try {
+      user = await identity().loginWithGitHub(code, `${deps.publicUrl}/auth/github/callback`, { id: req.id });
+    } catch (e) {
+      // A refused login goes back to the login page, which says why.
+      if (e instanceof RoundhouseError && e.statusCode < 500)
+        return reply.code(302).redirect(`/?login_error=${encodeURIComponent(e.message)}`);
+      throw e;
+    }
     await startSession(req, reply, user, 'github');
     return reply.redirect('/');
   });

@@ -8,6 +8,7 @@ import { type ApiDeps, projectOf } from './context.js';
 const STATIC = new URL('../../ui/', import.meta.url);
 const TYPES: Record<string, string> = {
   'app.js': 'text/javascript; charset=utf-8',
+  'admin.js': 'text/javascript; charset=utf-8',
   'app.css': 'text/css; charset=utf-8',
 };
 
