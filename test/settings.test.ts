@@ -54,3 +54,39 @@ test('bad settings are rejected with the setting name and what is expected', (t)
   const err = t.throws(() => loadSettings({ ROUNDHOUSE_ADMIN_TOKEN_FILE: '/nonexistent/secret' }));
   t.regex(err!.message, /ROUNDHOUSE_ADMIN_TOKEN_FILE: cannot read \/nonexistent\/secret/);
 });
+
+test('identity and secrets settings: GitHub / GHE OAuth, webhook secret, key provider', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'rh-settings-'));
+  writeFileSync(join(dir, 'gh'), 'client-secret-from-file\n');
+  t.like(loadSettings({}), { github: undefined, webhookSecret: undefined, keyProvider: { kind: 'local' } });
+  const ghe = loadSettings({
+    ROUNDHOUSE_GITHUB_URL: 'https://ghe.example.com/',
+    ROUNDHOUSE_GITHUB_CLIENT_ID: 'id',
+    ROUNDHOUSE_GITHUB_CLIENT_SECRET_FILE: join(dir, 'gh'),
+    ROUNDHOUSE_GITHUB_WEBHOOK_SECRET: 'hook',
+    ROUNDHOUSE_KEY_PROVIDER: 'aws-kms',
+    ROUNDHOUSE_KMS_KEY_ID: 'alias/roundhouse',
+    ROUNDHOUSE_KMS_REGION: 'eu-west-1',
+  });
+  t.deepEqual(ghe.github, {
+    url: 'https://ghe.example.com',
+    apiUrl: 'https://ghe.example.com/api/v3',
+    clientId: 'id',
+    clientSecret: 'client-secret-from-file',
+  });
+  t.is(ghe.webhookSecret, 'hook');
+  t.like(ghe.keyProvider, { kind: 'aws-kms', keyId: 'alias/roundhouse', region: 'eu-west-1' });
+  const dotcom = loadSettings({ ROUNDHOUSE_GITHUB_CLIENT_ID: 'id', ROUNDHOUSE_GITHUB_CLIENT_SECRET: 's' });
+  t.is(dotcom.github?.apiUrl, 'https://api.github.com');
+  t.throws(() => loadSettings({ ROUNDHOUSE_GITHUB_CLIENT_ID: 'id' }), { message: /ROUNDHOUSE_GITHUB_CLIENT_SECRET/ });
+  t.throws(() => loadSettings({ ROUNDHOUSE_GITHUB_URL: 'ghe.example.com' }), { message: /ROUNDHOUSE_GITHUB_URL/ });
+  t.throws(() => loadSettings({ ROUNDHOUSE_KEY_PROVIDER: 'vault' }), {
+    message: /ROUNDHOUSE_KEY_PROVIDER: expected local, aws-kms or gcp-kms/,
+  });
+  t.throws(() => loadSettings({ ROUNDHOUSE_KEY_PROVIDER: 'aws-kms' }), {
+    message: /ROUNDHOUSE_KMS_KEY_ID: is required/,
+  });
+  t.throws(() => loadSettings({ ROUNDHOUSE_KEY_PROVIDER: 'gcp-kms', ROUNDHOUSE_KMS_KEY_ID: 'k' }), {
+    message: /projects\/<p>\/locations/,
+  });
+});

@@ -3,6 +3,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './api/app.js';
+import { projectSettings } from './api/project-settings.js';
+import { AuditLog } from './audit/log.js';
+import type { ContextGate } from './conductor/conductor.js';
 import { hashToken } from './api/auth.js';
 import { Conductor } from './conductor/conductor.js';
 import { DEMO_SLUG, ensureDemoRepo } from './demo.js';
@@ -12,7 +15,10 @@ import { DockerDriver } from './executor/docker.js';
 import { chooseSandbox, type SandboxKind } from './executor/sandbox.js';
 import { S3ObjectStore } from './objects/s3.js';
 import { expireObjects, FsObjectStore } from './objects/store.js';
-import { Envelope, LocalKeyProvider } from './secrets/envelope.js';
+import { GitHubClient } from './identity/github.js';
+import { Identity, mayUseContext } from './identity/service.js';
+import { Envelope, type KeyProvider, LocalKeyProvider } from './secrets/envelope.js';
+import { AwsKmsKeyProvider, GcpKmsKeyProvider } from './secrets/kms.js';
 import { OrbRegistry } from './orbs/registry.js';
 import { OutputService } from './output/output.js';
 import { Bus } from './shared/bus.js';
@@ -30,6 +36,38 @@ export interface RunningServer {
   /** Drains (up to drainSeconds), requeues what is left, and closes. */
   close(): Promise<void>;
 }
+
+/** The key provider the settings name: the local key file (embedded), AWS KMS or GCP KMS. */
+export function keyProviderFor(settings: Settings): KeyProvider {
+  const k = settings.keyProvider;
+  if (k.kind === 'aws-kms') return new AwsKmsKeyProvider(k.keyId!, { region: k.region, endpoint: k.endpoint });
+  if (k.kind === 'gcp-kms')
+    return new GcpKmsKeyProvider(k.keyId!, k.endpoint ? { apiEndpoint: new URL(k.endpoint).hostname } : {});
+  return new LocalKeyProvider(join(settings.dataDir, 'master.key'));
+}
+
+/**
+ * Restricted contexts, checked as a job is about to be queued: the context must exist in the
+ * project's organization; a context with security groups may be used only by members of one of
+ * them (or org admins and Roundhouse admins); one without groups by every project of its org.
+ */
+export const contextGate: ContextGate = async (s, job, contexts, actor) => {
+  const project = await s.projectById(job.project_id);
+  for (const name of contexts) {
+    const c = await s.secrets.contextByName(name);
+    const org = c && (await s.identity.org(c.org_id));
+    if (!c || !org || org.name.toLowerCase() !== project?.org.toLowerCase())
+      return { status: 'failed', message: `Context "${name}" was not found in organization ${project?.org}.` };
+    if (!(await s.secrets.groupsOf(c.id)).length) continue;
+    const user = await s.identity.userByLogin(actor);
+    if (!user || user.state === 'suspended' || !(await mayUseContext(s, user, c)))
+      return {
+        status: 'unauthorized',
+        message: `${actor} is not a member of a security group of the restricted context "${name}".`,
+      };
+  }
+  return undefined;
+};
 
 /** A secret kept in the data dir across restarts (unless given in the environment). */
 function persistentSecret(dataDir: string, file: string, given?: string): { value: string; generated: boolean } {
@@ -85,10 +123,19 @@ export async function startServer(
     const objects = settings.objects
       ? new S3ObjectStore(settings.objects)
       : new FsObjectStore(join(settings.dataDir, 'objects'));
-    const envelope = new Envelope(new LocalKeyProvider(join(settings.dataDir, 'master.key')));
-    const projectEnv = async (projectId: string) => {
+    const envelope = new Envelope(keyProviderFor(settings));
+    const audit = new AuditLog(store, objects, (e) => log(`audit log: ${e.message}`));
+    // Precedence (lowest first): project variables, then each context in the job's order.
+    const projectEnv = async (projectId: string, contexts: readonly string[], fromFork: boolean) => {
       const out: Record<string, string> = {};
+      const project = await store.projectById(projectId);
+      if (fromFork && (!project || !projectSettings(project).forks_receive_secret_env_vars)) return out;
       for (const v of await store.projectEnvVars(projectId)) out[v.name] = await envelope.decrypt(v.value_enc);
+      for (const name of contexts) {
+        const c = await store.secrets.contextByName(name);
+        if (!c) continue;
+        for (const v of await store.secrets.contextVars(c.id)) out[v.name] = await envelope.decrypt(v.value_enc);
+      }
       return out;
     };
     const sshKeys = async (projectId: string) =>
@@ -100,6 +147,13 @@ export async function startServer(
         })),
       );
     const dispatcher = new Dispatcher(store, bus, secret, settings.publicUrl, projectEnv, sshKeys);
+    conductor.audit = audit;
+    conductor.contextGate = contextGate;
+    dispatcher.audit = audit;
+    const github = settings.github
+      ? new GitHubClient(settings.github.apiUrl, settings.github.clientId, settings.github.clientSecret)
+      : undefined;
+    const identity = new Identity(store, envelope, github, audit);
     const output = new OutputService(store, bus, objects, log);
     const deps = {
       store,
@@ -113,6 +167,9 @@ export async function startServer(
       notices,
       orbs,
       envelope,
+      identity,
+      audit,
+      webhookSecret: settings.webhookSecret,
       objects,
     };
     app = await buildApp(deps);

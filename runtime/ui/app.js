@@ -14,33 +14,72 @@ if (params.get('token')) {
   localStorage.setItem('roundhouse-token', params.get('token'));
   history.replaceState(null, '', location.pathname);
 }
+const loginError = params.get('login_error');
+if (loginError) history.replaceState(null, '', location.pathname);
 const token = () => localStorage.getItem('roundhouse-token');
+// With a session cookie (GitHub login, or a token login) changes carry the session's CSRF token.
+let csrf = null;
 
 async function api(method, path, body) {
   const res = await fetch(path, {
     method,
-    headers: { 'circle-token': token() ?? '', ...(body ? { 'content-type': 'application/json' } : {}) },
+    headers: {
+      ...(token() ? { 'circle-token': token() } : {}),
+      ...(csrf && method !== 'GET' ? { 'x-csrf-token': csrf } : {}),
+      ...(body ? { 'content-type': 'application/json' } : {}),
+    },
     body: body ? JSON.stringify(body) : undefined,
   });
   const json = await res.json().catch(() => ({}));
   if (res.status === 401) {
-    showLogin();
+    showLogin(loginError ?? (json.message && !/log in first/.test(json.message) ? json.message : ''));
     throw new Error('unauthorized');
   }
   if (!res.ok) throw new Error(json.message ?? `HTTP ${res.status}`);
   return json;
 }
 
-function showLogin(message = '') {
-  $('#main').innerHTML =
-    `<div class="card"><h2>Log in</h2><p>Paste an API token (the server prints the admin token at start).</p>
+async function showLogin(message = '') {
+  $('#who').textContent = '';
+  $('#main').innerHTML = `<div class="card"><h2>Log in</h2><p id="github-login"></p>
+    <p>Or paste an API token (the server prints the admin token at start).</p>
     <form id="login"><input id="tok" type="password" size="50" placeholder="API token" autocomplete="off"> <button class="primary">Log in</button></form>
-    <p class="errors">${esc(message)}</p></div>`;
-  $('#login').onsubmit = (e) => {
+    <p class="errors" id="login-error">${esc(message)}</p></div>`;
+  $('#login').onsubmit = async (e) => {
     e.preventDefault();
-    localStorage.setItem('roundhouse-token', $('#tok').value.trim());
+    const res = await fetch('/auth/token-login', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: $('#tok').value.trim() }),
+    });
+    const json = await res.json().catch(() => ({}));
+    if (!res.ok) {
+      $('#login-error').textContent = json.message ?? `HTTP ${res.status}`;
+      return;
+    }
+    localStorage.removeItem('roundhouse-token');
+    csrf = json.csrf;
     route();
   };
+  const providers = await fetch('/auth/providers')
+    .then((r) => r.json())
+    .catch(() => ({}));
+  if (providers.github && $('#github-login'))
+    $('#github-login').innerHTML =
+      `<a class="button primary" id="github-button" href="/auth/github">Log in with GitHub</a>`;
+}
+
+async function logout() {
+  await fetch('/auth/logout', {
+    method: 'POST',
+    headers: { ...(token() ? { 'circle-token': token() } : {}), ...(csrf ? { 'x-csrf-token': csrf } : {}) },
+  }).catch(() => undefined);
+  localStorage.removeItem('roundhouse-token');
+  csrf = null;
+  events?.close();
+  events = undefined;
+  history.pushState(null, '', '/');
+  showLogin('Logged out.');
 }
 
 function go(path) {
@@ -59,9 +98,10 @@ window.addEventListener('popstate', () => route());
 let cleanup = () => {};
 let refresh = () => {};
 let events;
+const tokenQuery = () => (token() ? `?circle-token=${encodeURIComponent(token())}` : '');
 function listen() {
-  if (events || !token()) return;
-  events = new EventSource(`/api/ui/events?circle-token=${encodeURIComponent(token())}`);
+  if (events) return;
+  events = new EventSource(`/api/ui/events${tokenQuery()}`);
   let t;
   events.addEventListener('changed', () => {
     clearTimeout(t);
@@ -105,11 +145,16 @@ async function route() {
   cleanup();
   cleanup = () => {};
   refresh = () => {};
-  if (!token()) return showLogin();
   try {
     const info = await api('GET', '/api/ui/info');
     if (!current(gen)) return;
-    $('#who').textContent = info.user.login + (info.user.admin ? ' (admin)' : '');
+    csrf = info.csrf;
+    $('#who').innerHTML =
+      `${info.user.admin ? '<a data-nav href="/admin/users" id="admin-link">Admin</a> · ' : ''}<a data-nav href="/account">${esc(info.user.login)}</a>${info.user.admin ? ' (admin)' : ''} · <a href="#" id="logout">Log out</a>`;
+    $('#logout').onclick = (e) => {
+      e.preventDefault();
+      logout();
+    };
     $('#notices').innerHTML = info.notices.map((n) => `<div>${esc(n)}</div>`).join('');
   } catch (e) {
     if (current(gen) && e.message !== 'unauthorized') showLogin(e.message);
@@ -121,6 +166,11 @@ async function route() {
   if (p[0] === 'pipelines' && p.length >= 9 && p[5] === 'workflows' && p[7] === 'jobs') {
     // The job page follows its own live stream; "changed" events must not rebuild it.
     await jobPage(p.slice(1, 4).join('/'), Number(p[4]), p[8], gen).catch((e) => current(gen) && showError(e));
+    return;
+  }
+  if (p[0] === 'admin' || p[0] === 'account') {
+    const { adminPage } = await import('/ui/admin.js');
+    await adminPage(p, { api, $, esc, crumbs, current: () => current(gen) }).catch((e) => current(gen) && showError(e));
     return;
   }
   const page =
@@ -332,7 +382,7 @@ async function jobPage(slug, number, jobNumber, gen) {
     $('#cancel-job').disabled = !['queued', 'running', 'blocked'].includes(st);
     $('#messages').innerHTML = (messages ?? []).map((m) => `<p class="muted">${esc(m.message)}</p>`).join('');
   };
-  const es = new EventSource(`/api/ui/jobs/${job.id}/stream?circle-token=${encodeURIComponent(token())}`);
+  const es = new EventSource(`/api/ui/jobs/${job.id}/stream${tokenQuery()}`);
   cleanup = () => es.close();
   es.addEventListener('snapshot', (e) => {
     const d = JSON.parse(e.data);

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import cookie from '@fastify/cookie';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { RoundhouseError } from '../shared/errors.js';
 import { adminRoutes } from './admin.js';
@@ -6,10 +8,18 @@ import { EXECUTOR_API } from '../protocol/executor.js';
 import { artifactRoutes } from './artifact-routes.js';
 import { blobRoutes } from './blob-routes.js';
 import { executorRoutes } from './executor-routes.js';
+import { identityRoutes } from './identity-routes.js';
 import { orbRoutes } from './orbs.js';
 import { uiRoutes } from './ui.js';
 import { v2Routes } from './v2.js';
 import { sshKeyRoutes, v11Routes } from './v11.js';
+import { webhookRoutes } from './webhooks.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    readonly routeList: readonly { method: string; url: string }[];
+  }
+}
 
 /** Tokens never reach the logs, also when a client puts one in the query string. */
 const redact = (url: string) => url.replace(/(circle-token|sig)=[^&]*/gi, '$1=[redacted]');
@@ -36,6 +46,17 @@ export async function buildApp(
         : url;
     },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+    // Request ids are UUIDs: the audit log's `request.id` links the events of one request.
+    genReqId: () => randomUUID(),
+    // Context variable names may be 300 characters: let such paths reach the handler's own check.
+    routerOptions: { maxParamLength: 1000 },
+  });
+  await app.register(cookie);
+  // Every route, for the authorization matrix test: a route without a rule there fails the suite.
+  const routes: { method: string; url: string }[] = [];
+  app.decorate('routeList', routes);
+  app.addHook('onRoute', (r) => {
+    for (const m of [r.method].flat()) if (m !== 'HEAD') routes.push({ method: m, url: r.url });
   });
 
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown; code?: string }, req, reply) => {
@@ -63,6 +84,8 @@ export async function buildApp(
     }
   });
 
+  await app.register((a) => webhookRoutes(a, deps));
+  await app.register((a) => identityRoutes(a, deps));
   await app.register((a) => v2Routes(a, deps), { prefix: '/api/v2' });
   await app.register((a) => v11Routes(a, deps), { prefix: '/api/v1.1' });
   await app.register((a) => sshKeyRoutes(a, deps), { prefix: '/api/v1.1' });

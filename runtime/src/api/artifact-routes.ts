@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { decodeSegment, encodeSegment, type ObjectStore } from '../objects/store.js';
 import { parseJUnit, type TestCase } from '../output/junit.js';
 import { badRequest, notFound, RoundhouseError } from '../shared/errors.js';
-import { authenticator } from './auth.js';
+import { authenticator, requireProjectAccess } from './auth.js';
 import { type ApiDeps, projectOf } from './context.js';
 
 /** Types served as themselves; anything else is a download (operations guide, "Build artifacts"). */
@@ -117,6 +117,12 @@ export async function artifactRoutes(app: FastifyInstance, deps: ApiDeps) {
       },
     );
     api.get<{ Params: { job: string; node: string; '*': string } }>('/artifacts/:job/:node/*', async (req, reply) => {
+      const owner = await store.job(req.params.job).catch(() => undefined);
+      const project = owner && (await store.projectById(owner.project_id));
+      if (!project) throw notFound('Artifact');
+      await requireProjectAccess(store, req, project).catch(() => {
+        throw notFound('Artifact');
+      });
       const key = `artifacts/${req.params.job}/${req.params.node}/${req.params['*']}`;
       const body = await objects.get(key).catch(() => undefined);
       if (!body) throw notFound('Artifact');

@@ -1,4 +1,6 @@
+import type { AuditLog } from '../audit/log.js';
 import type { Conductor } from '../conductor/conductor.js';
+import type { Identity } from '../identity/service.js';
 import type { Dispatcher } from '../dispatcher/dispatcher.js';
 import type { ObjectStore } from '../objects/store.js';
 import type { Envelope } from '../secrets/envelope.js';
@@ -28,6 +30,12 @@ export interface ApiDeps {
   readonly envelope?: Envelope;
   /** Object storage for caches and workspaces. */
   readonly objects?: ObjectStore;
+  /** Users, logins, sessions, memberships. */
+  readonly identity?: Identity;
+  /** The audit log (store + object storage). */
+  readonly audit?: AuditLog;
+  /** Secret GitHub signs webhook deliveries with; unset = webhooks refused. */
+  readonly webhookSecret?: string;
 }
 
 const VCS_ALIASES: Record<string, string> = { gh: 'gh', github: 'gh', bb: 'bb', bitbucket: 'bb', circleci: 'circleci' };

@@ -1,12 +1,14 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { notFound } from '../shared/errors.js';
-import { authenticator } from './auth.js';
+import { orgRole } from '../identity/service.js';
+import { authenticator, requireProjectAccess } from './auth.js';
 import { type ApiDeps, projectOf } from './context.js';
 
 const STATIC = new URL('../../ui/', import.meta.url);
 const TYPES: Record<string, string> = {
   'app.js': 'text/javascript; charset=utf-8',
+  'admin.js': 'text/javascript; charset=utf-8',
   'app.css': 'text/css; charset=utf-8',
 };
 
@@ -34,6 +36,9 @@ export async function uiRoutes(app: FastifyInstance, deps: ApiDeps) {
   app.get('/', page);
   app.get('/projects/*', page);
   app.get('/pipelines/*', page);
+  app.get('/admin', page);
+  app.get('/admin/*', page);
+  app.get('/account', page);
   app.get<{ Params: { file: string } }>('/ui/:file', async (req, reply) => {
     const body = files.get(req.params.file);
     if (!body) throw notFound('File');
@@ -46,15 +51,22 @@ export async function uiRoutes(app: FastifyInstance, deps: ApiDeps) {
       api.get('/info', async (req) => ({
         user: { login: req.user!.login, admin: !!req.user!.is_admin },
         notices: deps.notices,
+        csrf: req.session?.csrf ?? null,
       }));
-      api.get('/projects', async () => ({
-        items: (await store.listProjects()).map((p) => ({
-          slug: p.slug,
-          name: p.name,
-          org: p.org,
-          default_branch: p.default_branch,
-          repo_url: p.repo_url,
-        })),
+      api.get('/projects', async (req) => ({
+        items: (
+          await Promise.all(
+            (await store.listProjects()).map(async (p) => ((await orgRole(store, req.user!, p.org)) ? [p] : [])),
+          )
+        )
+          .flat()
+          .map((p) => ({
+            slug: p.slug,
+            name: p.name,
+            org: p.org,
+            default_branch: p.default_branch,
+            repo_url: p.repo_url,
+          })),
       }));
       api.get<{ Params: { vcs: string; org: string; repo: string; num: string } }>(
         '/project/:vcs/:org/:repo/job/:num',
@@ -78,7 +90,11 @@ export async function uiRoutes(app: FastifyInstance, deps: ApiDeps) {
       // Live job view: a snapshot of steps and stored output, then every change as it happens.
       api.get<{ Params: { id: string } }>('/jobs/:id/stream', async (req, reply) => {
         const job = await store.job(req.params.id);
-        if (!job) throw notFound('Job');
+        const project = job && (await store.projectById(job.project_id));
+        if (!job || !project) throw notFound('Job');
+        await requireProjectAccess(store, req, project).catch(() => {
+          throw notFound('Job');
+        });
         const send = sse(reply);
         const queue: [string, unknown][] = [];
         let ready = false;

@@ -1,9 +1,15 @@
-import type { FastifyInstance } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { orgRole } from '../identity/service.js';
 import { maskValue } from '../secrets/envelope.js';
 import { badRequest, notFound, RoundhouseError } from '../shared/errors.js';
 import type { JobRow, ProjectRow } from '../store/store.js';
-import { authenticator } from './auth.js';
+import { audited, orgScope } from './audited.js';
+import { authenticator, requireProjectAccess } from './auth.js';
+import { checkoutKeyRoutes } from './checkout-keys.js';
 import { type ApiDeps, pageOf, pageToken, projectOf } from './context.js';
+import { contextRoutes } from './contexts.js';
+import { projectSettingsRoutes } from './project-settings.js';
 import { pipelineJson, workflowJobJson, workflowJson } from './shapes.js';
 
 const PAGE = 20;
@@ -42,7 +48,23 @@ export async function v2Routes(app: FastifyInstance, deps: ApiDeps) {
 
   app.addHook('preHandler', async (req, reply) => {
     if (req.routeOptions.url === '/api/v2/pipeline/continue') return;
+    // Everything under /project/{vcs}/{org}/{repo} belongs to an organization: members (and admins) only.
     await authenticator(store)(req, reply);
+  });
+
+  await contextRoutes(app, deps);
+  await checkoutKeyRoutes(app, deps);
+  await projectSettingsRoutes(app, deps);
+
+  // The user's organizations (from GitHub), with the ids contexts use as `owner-id`.
+  app.get('/me/collaborations', async (req) => {
+    const out = [];
+    for (const o of await store.identity.orgsOf(req.user!.id)) {
+      const org =
+        (await store.identity.orgByName('gh', o.org)) ?? (await store.identity.ensureOrg('gh', o.org, randomUUID()));
+      out.push({ id: org.id, 'vcs-type': 'github', name: o.org, slug: `gh/${o.org}`, avatar_url: '' });
+    }
+    return out;
   });
 
   app.get('/me', async (req) => ({ id: req.user!.id, login: req.user!.login, name: req.user!.name }));
@@ -112,6 +134,9 @@ export async function v2Routes(app: FastifyInstance, deps: ApiDeps) {
       return { items, next_page_token: null };
     },
   );
+  const projectScope = async (project: ProjectRow) =>
+    orgScope(await store.identity.ensureOrg(project.vcs_type, project.org, randomUUID()));
+  const projectEntity = (p: ProjectRow) => ({ id: p.id, type: 'project', name: p.slug });
   app.post<{ Params: ProjectParams; Body: { name: string; value: string } }>(
     '/project/:vcs/:org/:repo/envvar',
     {
@@ -127,15 +152,32 @@ export async function v2Routes(app: FastifyInstance, deps: ApiDeps) {
           additionalProperties: false,
         },
       },
+      attachValidation: true,
     },
     async (req, reply) => {
       const project = await projectOf(store, req.params);
-      if (!ENV_NAME.test(req.body.name))
-        throw badRequest('Environment variable names start with a letter or _ and contain only letters, digits and _.');
-      const enc = await envelope().encrypt(req.body.value);
-      await store.tx((s) => s.putProjectEnvVar(project.id, req.body.name, enc));
-      reply.code(201);
-      return { name: req.body.name, value: maskValue(req.body.value) };
+      const name = typeof req.body?.name === 'string' ? req.body.name : '';
+      return audited(
+        deps,
+        req,
+        {
+          action: 'project.env_var.create',
+          target: projectEntity(project),
+          scope: await projectScope(project),
+          payload: { name },
+        },
+        async () => {
+          if (req.validationError) throw badRequest(`Invalid request: ${req.validationError.message}`);
+          if (!ENV_NAME.test(req.body.name))
+            throw badRequest(
+              'Environment variable names start with a letter or _ and contain only letters, digits and _.',
+            );
+          const enc = await envelope().encrypt(req.body.value);
+          await store.tx((s) => s.putProjectEnvVar(project.id, req.body.name, enc));
+          reply.code(201);
+          return { name: req.body.name, value: maskValue(req.body.value) };
+        },
+      );
     },
   );
   app.get<{ Params: ProjectParams & { name: string } }>('/project/:vcs/:org/:repo/envvar/:name', async (req) => {
@@ -146,8 +188,20 @@ export async function v2Routes(app: FastifyInstance, deps: ApiDeps) {
   });
   app.delete<{ Params: ProjectParams & { name: string } }>('/project/:vcs/:org/:repo/envvar/:name', async (req) => {
     const project = await projectOf(store, req.params);
-    if (!(await store.deleteProjectEnvVar(project.id, req.params.name))) throw notFound('Environment variable');
-    return { message: 'Environment variable deleted.' };
+    return audited(
+      deps,
+      req,
+      {
+        action: 'project.env_var.delete',
+        target: projectEntity(project),
+        scope: await projectScope(project),
+        payload: { name: req.params.name },
+      },
+      async () => {
+        if (!(await store.deleteProjectEnvVar(project.id, req.params.name))) throw notFound('Environment variable');
+        return { message: 'Environment variable deleted.' };
+      },
+    );
   });
 
   const listPipelines = async (project: ProjectRow, query: Record<string, unknown>, actor?: string) => {
@@ -173,9 +227,11 @@ export async function v2Routes(app: FastifyInstance, deps: ApiDeps) {
   app.get<{ Querystring: Record<string, unknown> }>('/pipeline', async (req) => {
     const org = typeof req.query['org-slug'] === 'string' ? req.query['org-slug'] : undefined;
     const mine = req.query.mine === 'true' || req.query.mine === true;
-    const projects = (await store.listProjects()).filter(
-      (p) => !org || `${p.vcs_type}/${p.org}` === org.replace(/^github\//, 'gh/').replace(/^bitbucket\//, 'bb/'),
-    );
+    const projects = [];
+    for (const p of await store.listProjects()) {
+      if (org && `${p.vcs_type}/${p.org}` !== org.replace(/^github\//, 'gh/').replace(/^bitbucket\//, 'bb/')) continue;
+      if (await orgRole(store, req.user!, p.org)) projects.push(p);
+    }
     const offset = pageOf(req.query['page-token']);
     const all = [];
     for (const p of projects) {
@@ -200,39 +256,44 @@ export async function v2Routes(app: FastifyInstance, deps: ApiDeps) {
     return pipelineJson(p, project);
   });
 
-  const pipelineById = async (id: string) => {
+  const pipelineById = async (id: string, req: FastifyRequest) => {
     const p = await store.pipeline(id);
     if (!p) throw notFound('Pipeline');
     const project = await store.projectById(p.project_id);
     if (!project) throw notFound('Pipeline');
+    await requireProjectAccess(store, req, project).catch(() => {
+      throw notFound('Pipeline');
+    });
     return { p, project };
   };
   app.get<{ Params: { id: string } }>('/pipeline/:id', async (req) => {
-    const { p, project } = await pipelineById(req.params.id);
+    const { p, project } = await pipelineById(req.params.id, req);
     return pipelineJson(p, project);
   });
   app.get<{ Params: { id: string } }>('/pipeline/:id/config', async (req) => {
-    const { p } = await pipelineById(req.params.id);
+    const { p } = await pipelineById(req.params.id, req);
     return { source: p.config_source, compiled: p.config_compiled };
   });
   app.get<{ Params: { id: string } }>('/pipeline/:id/workflow', async (req) => {
-    const { p, project } = await pipelineById(req.params.id);
+    const { p, project } = await pipelineById(req.params.id, req);
     const wfs = await store.workflowsOfPipeline(p.id);
     return { items: wfs.map((w) => workflowJson(w, p, project)), next_page_token: null };
   });
 
-  const workflowById = async (id: string) => {
+  const workflowById = async (id: string, req: FastifyRequest) => {
     const w = await store.workflow(id);
     if (!w) throw notFound('Workflow');
-    const { p, project } = await pipelineById(w.pipeline_id);
+    const { p, project } = await pipelineById(w.pipeline_id, req).catch(() => {
+      throw notFound('Workflow');
+    });
     return { w, p, project };
   };
   app.get<{ Params: { id: string } }>('/workflow/:id', async (req) => {
-    const { w, p, project } = await workflowById(req.params.id);
+    const { w, p, project } = await workflowById(req.params.id, req);
     return workflowJson(w, p, project);
   });
   app.get<{ Params: { id: string } }>('/workflow/:id/job', async (req) => {
-    const { w, project } = await workflowById(req.params.id);
+    const { w, project } = await workflowById(req.params.id, req);
     const jobs = await store.jobsOfWorkflow(w.id);
     const items = [];
     for (const j of jobs) {
@@ -242,13 +303,13 @@ export async function v2Routes(app: FastifyInstance, deps: ApiDeps) {
     return { items, next_page_token: null };
   });
   app.post<{ Params: { id: string; request: string } }>('/workflow/:id/approve/:request', async (req, reply) => {
-    const { w } = await workflowById(req.params.id);
+    const { w } = await workflowById(req.params.id, req);
     await conductor.approve(w.id, req.params.request, req.user!.login);
     reply.code(202);
     return { message: 'Accepted.' };
   });
   app.post<{ Params: { id: string } }>('/workflow/:id/cancel', async (req, reply) => {
-    const { w } = await workflowById(req.params.id);
+    const { w } = await workflowById(req.params.id, req);
     await conductor.cancelWorkflow(w.id, req.user!.login);
     reply.code(202);
     return { message: 'Accepted.' };
@@ -270,7 +331,7 @@ export async function v2Routes(app: FastifyInstance, deps: ApiDeps) {
       },
     },
     async (req, reply) => {
-      const { w } = await workflowById(req.params.id);
+      const { w } = await workflowById(req.params.id, req);
       const body = req.body ?? {};
       if (body.sparse_tree && !body.jobs?.length) throw badRequest('`sparse_tree` needs `jobs`.');
       const id = await conductor.rerunWorkflow(

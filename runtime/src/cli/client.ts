@@ -5,7 +5,16 @@ export class ApiClient {
     readonly token: string | undefined,
   ) {}
 
+  /** The response body as text (e.g. CSV). */
+  async requestText(method: string, path: string): Promise<string> {
+    return this.#send(method, path, undefined, true) as Promise<string>;
+  }
+
   async request<T = any>(method: string, path: string, body?: unknown): Promise<T> {
+    return this.#send(method, path, body, false) as Promise<T>;
+  }
+
+  async #send(method: string, path: string, body: unknown, asText: boolean): Promise<unknown> {
     const url = new URL(path, this.host.endsWith('/') ? this.host : `${this.host}/`);
     let res: Response;
     try {
@@ -24,6 +33,7 @@ export class ApiClient {
       );
     }
     const text = await res.text();
+    if (asText && res.ok) return text;
     let json: any;
     try {
       json = text ? JSON.parse(text) : {};
@@ -31,7 +41,7 @@ export class ApiClient {
       json = { message: text };
     }
     if (!res.ok) throw new CliError(`${method} ${url.pathname} failed (HTTP ${res.status}): ${json.message ?? text}`);
-    return json as T;
+    return json;
   }
 }
 

@@ -19,6 +19,11 @@ Usage:
   roundhouse orb import --from <bundle dir>           publish every orb of an offline bundle (admin token)
   roundhouse orb import <ns>/<orb>[@<version>] [--registry <url>]   copy one from a public registry
   roundhouse orb list | roundhouse orb info <ns>/<orb>[@<version>]
+  roundhouse admin users list|add|suspend|activate|delete [<login>]   (admin token)
+  roundhouse admin settings [--suspend-new-users true|false] [--required-orgs org1,org2]
+  roundhouse admin audit-log [--from T] [--to T]      the audit log as CSV on stdout (ISO-8601 times)
+  roundhouse secrets rotate-key                       new key, every data key re-wrapped (run where
+                                                      the server runs, with its settings)
 
 Commands that talk to a server take --host (default $ROUNDHOUSE_HOST, else http://127.0.0.1:3000)
 and --token (default $ROUNDHOUSE_TOKEN), as the CircleCI CLI does.
@@ -38,6 +43,9 @@ const CLIENT_OPTIONS = {
   from: { type: 'string' },
   registry: { type: 'string' },
   'pipeline-parameters': { type: 'string' },
+  to: { type: 'string' },
+  'suspend-new-users': { type: 'string' },
+  'required-orgs': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -63,6 +71,10 @@ export async function main(argv: string[]): Promise<number> {
     const { runServer } = await import('./server-command.js');
     return runServer();
   }
+  if (command === 'secrets') {
+    const { secretsCommand } = await import('./secrets-command.js');
+    return secretsCommand(sub);
+  }
   const { values, positionals } = parseArgs({
     args: rest,
     options: CLIENT_OPTIONS,
@@ -72,6 +84,10 @@ export async function main(argv: string[]): Promise<number> {
   if (command === 'config' && (sub === 'validate' || sub === 'process')) {
     const { configCommand } = await import('./config-command.js');
     return configCommand(sub, positionals[0], values);
+  }
+  if (command === 'admin') {
+    const { adminCommand } = await import('./admin-command.js');
+    return adminCommand(sub, positionals, values, () => client(values));
   }
   if (command === 'orb') {
     const { orbCommand } = await import('./orb-command.js');

@@ -5,10 +5,12 @@ import { cronMatches, parseCron } from '../config/cron.js';
 import { filterAllows, isRegexFilter } from '../config/filters.js';
 import type { JobPlan, OrbSource, Plan } from '../config/types.js';
 import { formatConfigError } from '../config/types.js';
+import type { AuditSink } from '../shared/audit.js';
 import type { Bus } from '../shared/bus.js';
 import { badRequest, RoundhouseError } from '../shared/errors.js';
 import { type JobRow, now, type PipelineRow, type ProjectRow, type Store } from '../store/store.js';
 import { Repository } from '../vcs/git.js';
+import { auditJob } from './audit.js';
 import { blockedJobNext, JOB_ACTIVE, JOB_TERMINAL, workflowStatus } from './status.js';
 
 export const CONFIG_PATH = '.circleci/config.yml';
@@ -21,7 +23,21 @@ export interface TriggerRequest {
   readonly triggerType: 'api' | 'webhook' | 'explicit';
   /** Set for pipelines started by a workflow's schedule: only these workflows run. */
   readonly scheduledWorkflows?: string[];
+  /** A pull request from a fork: its jobs get no project or context secrets unless the project allows it. */
+  readonly fromFork?: boolean;
 }
+
+/**
+ * Decides, as a job is about to be queued, whether its contexts may be used by `actor` (the user
+ * who started the workflow, or who approved the approval job upstream of it). Returns why not:
+ * status `unauthorized` (restricted context) or `failed` (unknown context).
+ */
+export type ContextGate = (
+  s: Store,
+  job: JobRow,
+  contexts: string[],
+  actor: string,
+) => Promise<{ status: 'unauthorized' | 'failed'; message: string } | undefined>;
 
 /** Job spec kept on the job row: what the executor needs beyond the pipeline's facts. */
 export interface StoredJobSpec {
@@ -42,6 +58,10 @@ export interface StoredJobSpec {
  */
 export class Conductor {
   readonly #repos = new Map<string, Repository>();
+  /** Where workflow.job.* audit events go (set by the composition root). */
+  audit?: AuditSink;
+  /** Checks restricted contexts before a job is queued; none = contexts are not checked. */
+  contextGate?: ContextGate;
   constructor(
     readonly store: Store,
     readonly bus: Bus,
@@ -112,6 +132,7 @@ export class Conductor {
         created_at: ts,
         updated_at: ts,
         continuation: continuation ? createHash('sha256').update(continuation).digest('hex') : null,
+        from_fork: req.fromFork ? 1 : 0,
       };
       await s.insert('pipelines', { ...row });
       if (plan) await this.#createWorkflows(s, row, plan, req.actor, ts, queued, continuation);
@@ -329,15 +350,28 @@ export class Conductor {
               })),
             );
         if (next === 'blocked') continue;
-        const fields: Partial<JobRow> =
-          next !== 'queued'
+        const contexts = (JSON.parse(j.spec) as StoredJobSpec).contexts ?? [];
+        const refused =
+          next === 'queued' && j.type !== 'approval' && contexts.length && this.contextGate
+            ? await this.contextGate(s, j, contexts, actorOf(j, byId, wf.started_by))
+            : undefined;
+        const fields: Partial<JobRow> = refused
+          ? {
+              status: refused.status,
+              stopped_at: now(),
+              messages: JSON.stringify([
+                ...JSON.parse(j.messages),
+                { type: 'error', message: refused.message, reason: refused.status },
+              ]),
+            }
+          : next !== 'queued'
             ? { status: 'not_run', stopped_at: null }
             : j.type === 'approval'
               ? { status: 'on_hold', started_at: now() }
               : { status: 'queued', number: await s.nextCounter(wf.project_id, 'job_counter'), queued_at: now() };
         await s.updateJob(j.id, fields);
         byId.set(j.id, { ...j, ...fields });
-        if (next === 'queued' && j.type !== 'approval') queued.push(j.id);
+        if (next === 'queued' && j.type !== 'approval' && !refused) queued.push(j.id);
         changed = true;
       }
     }
@@ -353,6 +387,7 @@ export class Conductor {
   /** Tells the other roles, after the transaction committed, what changed and which jobs became claimable. */
   #announce(queued: string[], pipelineId: string, workflowId?: string, jobId?: string) {
     for (const id of queued) this.bus.emit('job.queued', { jobId: id });
+    for (const id of queued) void auditJob(this.store, this.audit, 'workflow.job.scheduled', id);
     this.bus.emit('changed', { pipelineId, workflowId, jobId });
   }
 
@@ -372,7 +407,13 @@ export class Conductor {
       await this.#advance(s, j.workflow_id, queued);
       return j;
     });
-    if (job) this.#announce(queued, job.pipeline_id, job.workflow_id, job.id);
+    if (job) {
+      this.#announce(queued, job.pipeline_id, job.workflow_id, job.id);
+      await auditJob(this.store, this.audit, 'workflow.job.finish', job.id, {
+        success: status === 'success',
+        payload: { job_status: status },
+      });
+    }
     return !!job;
   }
 
@@ -423,8 +464,14 @@ export class Conductor {
     const job = await this.store.job(jobId);
     if (!job || job.workflow_id !== workflowId || job.type !== 'approval')
       throw new RoundhouseError('RH_NOT_FOUND', 'Approval request');
-    if (job.status !== 'on_hold')
+    if (job.status !== 'on_hold') {
+      await auditJob(this.store, this.audit, 'workflow.job.approve', job.id, {
+        actor,
+        success: false,
+        payload: { error: `not on hold (${job.status})` },
+      });
       throw new RoundhouseError('RH_CONFLICT', `Job ${job.name} is ${job.status}, not on hold.`);
+    }
     const queued: string[] = [];
     await this.store.tx(async (s) => {
       await s.lockWorkflow(workflowId);
@@ -445,6 +492,7 @@ export class Conductor {
       );
       await this.#advance(s, workflowId, queued);
     });
+    await auditJob(this.store, this.audit, 'workflow.job.approve', jobId, { actor });
     this.#announce(queued, job.pipeline_id, workflowId, jobId);
   }
 
@@ -572,6 +620,29 @@ export class Conductor {
     for (const j of await this.store.jobsWithStatus(['queued'])) this.bus.emit('job.queued', { jobId: j.id });
     return n;
   }
+}
+
+/**
+ * Whose rights a job's contexts are checked against: the user who approved the latest approval job
+ * upstream of it (CircleCI's approval gate for restricted contexts), else who started the workflow.
+ */
+function actorOf(job: JobRow, byId: Map<string, JobRow>, startedBy: string): string {
+  let best: { at: string; who: string } | undefined;
+  const seen = new Set<string>();
+  const walk = (j: JobRow) => {
+    for (const id of JSON.parse(j.requires) as string[]) {
+      const up = byId.get(id);
+      if (!up || seen.has(id)) continue;
+      seen.add(id);
+      if (up.type === 'approval' && up.claimed_by?.startsWith('approved:')) {
+        const at = up.stopped_at ?? '';
+        if (!best || at > best.at) best = { at, who: up.claimed_by.slice('approved:'.length) };
+      }
+      walk(up);
+    }
+  };
+  walk(job);
+  return best?.who ?? startedBy;
 }
 
 function newWorkflowRow(

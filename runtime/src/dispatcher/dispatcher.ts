@@ -1,5 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { auditJob } from '../conductor/audit.js';
 import type { StoredJobSpec } from '../conductor/conductor.js';
+import type { AuditSink } from '../shared/audit.js';
 import type { ClaimedJob } from '../protocol/executor.js';
 import type { Bus } from '../shared/bus.js';
 import type { JobRow, Store } from '../store/store.js';
@@ -14,14 +16,23 @@ export const HEARTBEAT_SECONDS = 3;
  */
 export class Dispatcher {
   readonly #waiters = new Set<() => void>();
+  /** Where workflow.job.start events go (set by the composition root). */
+  audit?: AuditSink;
 
   constructor(
     readonly store: Store,
     readonly bus: Bus,
     readonly secret: string,
     public publicUrl: string,
-    /** The project's environment variables (decrypted) for a job; none when absent. */
-    readonly projectEnv: (projectId: string) => Promise<Record<string, string>> = async () => ({}),
+    /**
+     * A job's secret variables (decrypted): the project's, then each of its contexts in order (later
+     * ones win); none for a forked pull request unless the project allows it. Absent = none.
+     */
+    readonly projectEnv: (
+      projectId: string,
+      contexts: readonly string[],
+      fromFork: boolean,
+    ) => Promise<Record<string, string>> = async () => ({}),
     /** The project's additional SSH keys (decrypted) for add_ssh_keys. */
     readonly sshKeys: (projectId: string) => Promise<NonNullable<ClaimedJob['ssh_keys']>> = async () => [],
   ) {
@@ -46,7 +57,11 @@ export class Dispatcher {
     const deadline = Date.now() + waitMs;
     for (;;) {
       const row = await this.store.claimJob(executorId, new Date(Date.now() + LEASE_SECONDS * 1000).toISOString());
-      if (row) return this.#describe(row);
+      if (row) {
+        const claimed = await this.#describe(row);
+        void auditJob(this.store, this.audit, 'workflow.job.start', row.id);
+        return claimed;
+      }
       const left = deadline - Date.now();
       if (left <= 0 || signal?.aborted) return undefined;
       await new Promise<void>((resolve) => {
@@ -91,7 +106,7 @@ export class Dispatcher {
       // Only build jobs are ever queued, and they always have a plan.
       plan: spec.plan!,
       environment: {
-        ...(await this.projectEnv(project.id)),
+        ...(await this.projectEnv(project.id, spec.contexts ?? [], Number(pipeline.from_fork ?? 0) === 1)),
         ...(spec.continuation ? { CIRCLE_CONTINUATION_KEY: spec.continuation } : {}),
       },
       ...(spec.plan!.steps.some((s) => s.type === 'add_ssh_keys') ? { ssh_keys: await this.sshKeys(project.id) } : {}),

@@ -22,20 +22,59 @@ function open(key: Buffer, sealed: string): Buffer {
   return Buffer.concat([d.update(body), d.final()]);
 }
 
-/** A 256-bit key kept in a file (created once, mode 0600). */
+/**
+ * 256-bit keys kept in a file (created once, mode 0600): one `<key id> <base64 key>` per line, the
+ * last one current. (A file holding only a base64 key is key `k0`.) Wrapped data keys name the key
+ * that wrapped them, so `rotate()` can add a key while every running server still unwraps with the
+ * old ones; a key id this process has not seen yet makes it read the file again.
+ */
 export class LocalKeyProvider implements KeyProvider {
   readonly id = 'local';
-  readonly #key: Buffer;
-  constructor(file: string) {
-    if (!existsSync(file)) writeFileSync(file, randomBytes(32).toString('base64'), { mode: 0o600 });
-    this.#key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
-    if (this.#key.length !== 32) throw new Error(`${file} does not hold a 256-bit key`);
+  #keys = new Map<string, Buffer>();
+  #current = '';
+  constructor(readonly file: string) {
+    if (!existsSync(file)) writeFileSync(file, `k1 ${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+    this.#load();
+  }
+  #load() {
+    const lines = readFileSync(this.file, 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
+    const keys = new Map<string, Buffer>();
+    for (const line of lines) {
+      const [kid, b64] = line.includes(' ') ? line.split(/\s+/) : ['k0', line];
+      const key = Buffer.from(b64, 'base64');
+      if (key.length !== 32) throw new Error(`${this.file} does not hold 256-bit keys`);
+      keys.set(kid, key);
+      this.#current = kid;
+    }
+    if (!keys.size) throw new Error(`${this.file} holds no key`);
+    this.#keys = keys;
+  }
+  get currentKeyId() {
+    return this.#current;
   }
   async wrap(dataKey: Buffer) {
-    return seal(this.#key, dataKey);
+    const sealed = seal(this.#keys.get(this.#current)!, dataKey);
+    return this.#current === 'k0' ? sealed : `${this.#current}:${sealed}`;
   }
   async unwrap(wrapped: string) {
-    return open(this.#key, wrapped);
+    const i = wrapped.indexOf(':');
+    const kid = i < 0 ? 'k0' : wrapped.slice(0, i);
+    if (!this.#keys.has(kid)) this.#load();
+    const key = this.#keys.get(kid);
+    if (!key) throw new Error(`data key was wrapped by key ${kid}, which ${this.file} does not hold`);
+    return open(key, i < 0 ? wrapped : wrapped.slice(i + 1));
+  }
+  /** Adds a new key and makes it current (old keys stay, to unwrap what they wrapped). */
+  rotate(): string {
+    const n = Math.max(0, ...[...this.#keys.keys()].map((k) => Number(k.slice(1)) || 0)) + 1;
+    const lines = [...this.#keys].map(([k, v]) => `${k} ${v.toString('base64')}`);
+    lines.push(`k${n} ${randomBytes(32).toString('base64')}`);
+    writeFileSync(this.file, `${lines.join('\n')}\n`, { mode: 0o600 });
+    this.#load();
+    return this.#current;
   }
 }
 
@@ -57,6 +96,35 @@ export class Envelope {
     const e = JSON.parse(stored) as { dk: string; ct: string };
     return open(await this.keys.unwrap(e.dk), e.ct).toString('utf8');
   }
+
+  /** The same value with its data key wrapped again by the provider's current key (the value is not re-encrypted). */
+  async rewrap(stored: string): Promise<string> {
+    const e = JSON.parse(stored) as { v: number; kp: string; dk: string; ct: string };
+    const dataKey = await this.keys.unwrap(e.dk);
+    return JSON.stringify({ ...e, kp: this.keys.id, dk: await this.keys.wrap(dataKey) });
+  }
+}
+
+/**
+ * Wraps every stored secret's data key again with the current key: no value is decrypted to text,
+ * and a value written meanwhile (already under the current key) is left alone. Servers keep
+ * running: they unwrap both old and new wrappings.
+ */
+export async function rewrapAll(
+  envelope: Envelope,
+  secrets: {
+    allEncrypted(): Promise<{ table: string; where: string; params: string[]; column: string; value: string }[]>;
+    replaceEncrypted(
+      e: { table: string; where: string; params: string[]; column: string; value: string },
+      next: string,
+    ): Promise<boolean>;
+  },
+): Promise<number> {
+  let n = 0;
+  for (const e of await secrets.allEncrypted()) {
+    if (await secrets.replaceEncrypted(e, await envelope.rewrap(e.value))) n++;
+  }
+  return n;
 }
 
 /** How CircleCI shows a secret's value back: never the value, only its last four characters. */

@@ -14,6 +14,12 @@ export const ERRORS = {
   RH_REF_NOT_FOUND: { status: 400, message: 'Branch or tag %s not found in %s.' },
   RH_JOB_NOT_CLAIMED: { status: 409, message: 'Job %s is not running on this executor.' },
   RH_INTERNAL: { status: 500, message: 'Internal server error.' },
+  RH_SUSPENDED: { status: 401, message: 'This account is suspended; an administrator can reactivate it.' },
+  RH_LOGIN_REFUSED: { status: 403, message: '%s' },
+  RH_GITHUB: { status: 502, message: 'GitHub could not be reached or failed: %s' },
+  RH_CSRF: { status: 403, message: 'Missing or wrong X-CSRF-Token header (required with session cookies).' },
+  RH_CONTEXT_LIMIT: { status: 400, message: '%s' },
+  RH_WEBHOOK_SIGNATURE: { status: 401, message: 'Webhook signature missing or invalid.' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

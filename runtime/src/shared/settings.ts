@@ -34,6 +34,20 @@ export interface Settings {
   readonly objects:
     | { readonly bucket: string; readonly region: string; readonly endpoint?: string; readonly prefix?: string }
     | undefined;
+  /** GitHub / GitHub Enterprise OAuth login; unset = token login only. */
+  readonly github:
+    | { readonly url: string; readonly apiUrl: string; readonly clientId: string; readonly clientSecret: string }
+    | undefined;
+  /** Secret GitHub signs webhook deliveries with; unset = the webhook route refuses every delivery. */
+  readonly webhookSecret: string | undefined;
+  /** Who wraps the data keys of secrets at rest. */
+  readonly keyProvider: {
+    readonly kind: 'local' | 'aws-kms' | 'gcp-kms';
+    /** AWS key id/ARN/alias, or GCP `projects/…/locations/…/keyRings/…/cryptoKeys/…`. */
+    readonly keyId?: string;
+    readonly region?: string;
+    readonly endpoint?: string;
+  };
 }
 
 type Env = Record<string, string | undefined>;
@@ -119,6 +133,43 @@ export function loadSettings(env: Env = process.env): Settings {
   const docker = dockerHost
     ? { host: dockerHost, network: dockerNetwork, ecrEndpoint: env.ROUNDHOUSE_ECR_ENDPOINT || undefined }
     : undefined;
+  const githubUrl = (env.ROUNDHOUSE_GITHUB_URL || 'https://github.com').replace(/\/+$/, '');
+  if (!/^https?:\/\//.test(githubUrl))
+    throw new RoundhouseError('RH_SETTINGS_INVALID', 'ROUNDHOUSE_GITHUB_URL', 'expected an http(s) URL');
+  const clientId = env.ROUNDHOUSE_GITHUB_CLIENT_ID || undefined;
+  const clientSecret = secret(env, 'ROUNDHOUSE_GITHUB_CLIENT_SECRET');
+  if (!!clientId !== !!clientSecret)
+    throw new RoundhouseError(
+      'RH_SETTINGS_INVALID',
+      clientId ? 'ROUNDHOUSE_GITHUB_CLIENT_SECRET' : 'ROUNDHOUSE_GITHUB_CLIENT_ID',
+      'GitHub login needs both the client id and the client secret',
+    );
+  const apiUrl =
+    env.ROUNDHOUSE_GITHUB_API_URL ||
+    (/^https:\/\/github\.com$/.test(githubUrl) ? 'https://api.github.com' : `${githubUrl}/api/v3`);
+  const kind = (env.ROUNDHOUSE_KEY_PROVIDER || 'local') as Settings['keyProvider']['kind'];
+  if (!['local', 'aws-kms', 'gcp-kms'].includes(kind))
+    throw new RoundhouseError(
+      'RH_SETTINGS_INVALID',
+      'ROUNDHOUSE_KEY_PROVIDER',
+      `expected local, aws-kms or gcp-kms, got "${kind}"`,
+    );
+  const keyId = env.ROUNDHOUSE_KMS_KEY_ID || undefined;
+  if (kind !== 'local' && !keyId)
+    throw new RoundhouseError(
+      'RH_SETTINGS_INVALID',
+      'ROUNDHOUSE_KMS_KEY_ID',
+      `is required with ROUNDHOUSE_KEY_PROVIDER=${kind}`,
+    );
+  if (kind === 'gcp-kms' && !/^projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+$/.test(keyId!))
+    throw new RoundhouseError(
+      'RH_SETTINGS_INVALID',
+      'ROUNDHOUSE_KMS_KEY_ID',
+      'expected projects/<p>/locations/<l>/keyRings/<r>/cryptoKeys/<k>',
+    );
+  const kmsEndpoint = env.ROUNDHOUSE_KMS_ENDPOINT || undefined;
+  if (kmsEndpoint && !/^https?:\/\//.test(kmsEndpoint))
+    throw new RoundhouseError('RH_SETTINGS_INVALID', 'ROUNDHOUSE_KMS_ENDPOINT', 'expected an http(s) URL');
   const publicUrl = env.ROUNDHOUSE_URL || `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
   return Object.freeze({
     dataDir,
@@ -136,5 +187,8 @@ export function loadSettings(env: Env = process.env): Settings {
     objects,
     docker,
     objectExpiryDays: int(env, 'ROUNDHOUSE_OBJECT_EXPIRY_DAYS', 0, 0, 36500),
+    github: clientId && clientSecret ? { url: githubUrl, apiUrl, clientId, clientSecret } : undefined,
+    webhookSecret: secret(env, 'ROUNDHOUSE_GITHUB_WEBHOOK_SECRET'),
+    keyProvider: Object.freeze({ kind, keyId, region: env.ROUNDHOUSE_KMS_REGION || undefined, endpoint: kmsEndpoint }),
   });
 }

@@ -178,6 +178,97 @@ export const MIGRATIONS: readonly string[] = [
     created_at TEXT NOT NULL,
     PRIMARY KEY (project_id, fingerprint, hostname)
   )`,
+  // 7: identity, contexts, checkout keys, webhooks and the audit log. Users are active, inactive
+  // (approved, never logged in) or suspended; memberships are GitHub's, cached. Secret values are
+  // envelope-encrypted (value_enc, private_enc, github_token_enc). Context names are unique across
+  // the installation, as on CircleCI server; a context without groups is open to all org members.
+  `ALTER TABLE users ADD COLUMN state TEXT NOT NULL DEFAULT 'active';
+  ALTER TABLE users ADD COLUMN github_id TEXT;
+  ALTER TABLE users ADD COLUMN last_login_at TEXT;
+  ALTER TABLE users ADD COLUMN github_token_enc TEXT;
+  ALTER TABLE users ADD COLUMN permissions_at TEXT;
+  ALTER TABLE api_tokens ADD COLUMN id TEXT;
+  ALTER TABLE projects ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
+  ALTER TABLE pipelines ADD COLUMN from_fork INTEGER NOT NULL DEFAULT 0;
+  CREATE TABLE user_orgs (
+    user_id TEXT NOT NULL REFERENCES users(id),
+    org TEXT NOT NULL,
+    role TEXT NOT NULL,
+    PRIMARY KEY (user_id, org)
+  );
+  CREATE TABLE user_teams (
+    user_id TEXT NOT NULL REFERENCES users(id),
+    org TEXT NOT NULL,
+    team TEXT NOT NULL,
+    PRIMARY KEY (user_id, org, team)
+  );
+  CREATE TABLE sessions (
+    id_hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    csrf TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+  );
+  CREATE TABLE system_settings (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );
+  CREATE TABLE organizations (
+    id TEXT PRIMARY KEY,
+    vcs_type TEXT NOT NULL,
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (vcs_type, name)
+  );
+  CREATE TABLE contexts (
+    id TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL REFERENCES organizations(id),
+    name TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+  );
+  CREATE TABLE context_env_vars (
+    context_id TEXT NOT NULL REFERENCES contexts(id),
+    name TEXT NOT NULL,
+    value_enc TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (context_id, name)
+  );
+  CREATE TABLE context_groups (
+    id TEXT PRIMARY KEY,
+    context_id TEXT NOT NULL REFERENCES contexts(id),
+    team TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (context_id, team)
+  );
+  CREATE TABLE checkout_keys (
+    project_id TEXT NOT NULL REFERENCES projects(id),
+    fingerprint TEXT NOT NULL,
+    type TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    private_enc TEXT NOT NULL,
+    preferred INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (project_id, fingerprint)
+  );
+  CREATE TABLE webhook_deliveries (
+    id TEXT PRIMARY KEY,
+    event TEXT NOT NULL,
+    received_at TEXT NOT NULL
+  );
+  CREATE TABLE audit_events (
+    id TEXT PRIMARY KEY,
+    action TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    target TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    occurred_at TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    scope TEXT NOT NULL,
+    success INTEGER NOT NULL,
+    request TEXT NOT NULL
+  );
+  CREATE INDEX audit_events_time ON audit_events (occurred_at)`,
 ];
 
 export async function migrate(db: Db): Promise<number> {

@@ -1,7 +1,10 @@
 import { join } from 'node:path';
 import type { Db, Param } from './db.js';
 import { openPostgres, openSqlite } from './db.js';
+import { AuditStore } from './audit.js';
+import { IdentityStore } from './identity.js';
 import { migrate } from './migrations.js';
+import { SecretStore } from './secrets.js';
 
 export interface UserRow {
   id: string;
@@ -9,6 +12,8 @@ export interface UserRow {
   name: string;
   is_admin: number;
   created_at: string;
+  /** active, inactive (approved, never logged in) or suspended. */
+  state?: string;
 }
 export interface ProjectRow {
   id: string;
@@ -19,6 +24,8 @@ export interface ProjectRow {
   repo_url: string;
   default_branch: string;
   created_at: string;
+  /** JSON: project settings (e.g. forks_receive_secret_env_vars). */
+  settings?: string;
 }
 export interface PipelineRow {
   id: string;
@@ -40,6 +47,8 @@ export interface PipelineRow {
   updated_at: string;
   /** sha256 of the setup workflow's continuation key, until it is used. */
   continuation?: string | null;
+  /** 1 when a pull request from a fork started it (no secrets unless the project allows them). */
+  from_fork?: number;
 }
 export interface WorkflowRow {
   id: string;
@@ -142,6 +151,18 @@ export class Store {
     return this.db.close();
   }
 
+  /** Users, tokens, sessions, memberships, system settings, organizations. */
+  get identity() {
+    return new IdentityStore(this.db);
+  }
+  /** Contexts, checkout keys, webhook deliveries. */
+  get secrets() {
+    return new SecretStore(this.db);
+  }
+  get audit() {
+    return new AuditStore(this.db);
+  }
+
   tx<T>(fn: (s: Store) => Promise<T>): Promise<T> {
     return this.db.tx((db) => fn(new Store(db)));
   }
@@ -162,7 +183,13 @@ export class Store {
   }
   async putToken(userId: string, hash: string, label: string) {
     await this.db.run('DELETE FROM api_tokens WHERE user_id = ? AND label = ?', [userId, label]);
-    await this.insert('api_tokens', { token_hash: hash, user_id: userId, label, created_at: now() });
+    await this.insert('api_tokens', {
+      id: hash.slice(0, 16),
+      token_hash: hash,
+      user_id: userId,
+      label,
+      created_at: now(),
+    });
   }
 
   // projects
@@ -174,6 +201,9 @@ export class Store {
   }
   listProjects() {
     return this.db.all<ProjectRow>('SELECT * FROM projects ORDER BY slug');
+  }
+  async updateProjectSettings(id: string, settings: string) {
+    await this.db.run('UPDATE projects SET settings = ? WHERE id = ?', [settings, id]);
   }
   async nextCounter(projectId: string, counter: 'pipeline_counter' | 'job_counter'): Promise<number> {
     const row = await this.db.get<Record<string, number>>(

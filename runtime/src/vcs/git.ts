@@ -82,7 +82,10 @@ export class Repository {
     } catch (e) {
       throw new RoundhouseError('RH_REPO_UNREADABLE', this.url, firstLine(e));
     }
-    const full = ref.tag !== undefined ? `refs/tags/${ref.tag}` : `refs/heads/${ref.branch}`;
+    // A pull request's branch is `pull/<n>` (CircleCI's CIRCLE_BRANCH); GitHub keeps it as refs/pull/<n>/head.
+    const pr = ref.tag === undefined ? /^pull\/(\d+)$/.exec(ref.branch ?? '') : null;
+    const full =
+      ref.tag !== undefined ? `refs/tags/${ref.tag}` : pr ? `refs/pull/${pr[1]}/head` : `refs/heads/${ref.branch}`;
     let revision = ref.tag === undefined ? await this.#readBranch(full) : undefined;
     if (!revision) {
       try {
