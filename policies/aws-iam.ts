@@ -143,26 +143,22 @@ export function denyInsecureTransport(arn: string): PolicyDocument {
 }
 
 /**
- * The VM service's EC2 policy, after the operations guide: launch only into the VM security group and
- * the environment's VPC, tag on create, and manage only instances and volumes it tagged itself.
+ * The VM service's EC2 policy, statement for statement as the operations guide gives it: launch only into
+ * the VM security group, tag on create, manage only instances and volumes tagged ManagedBy=VM service,
+ * and start/stop/terminate only in the environment's VPC.
  *
- * Two deliberate tightenings: ARNs are scoped to the region, and `subnet/*` is not granted
- * unconditionally in the first statement (the guide does, which makes its `ec2:Vpc` condition moot):
- * subnets are allowed only by the last statement, inside the environment's VPC.
+ * The first statement also allows `subnet/*` (as in the guide), so the last statement's `ec2:Vpc`
+ * condition is not what confines launches to the VPC; the security group is: RunInstances must be
+ * authorised for every resource it uses, the only security group allowed is the VM one, and EC2 refuses
+ * a security group from another VPC than the subnet's.
  */
-export function vmServicePolicy(refs: {
-  partition: string;
-  region: string;
-  securityGroupId: string;
-  vpcArn: string;
-}): PolicyDocument {
-  const ec2 = (resource: string) => `arn:${refs.partition}:ec2:${refs.region}:*:${resource}`;
-  const managed = { [`aws:RequestTag/${MANAGED_BY_TAG}`]: VM_SERVICE_MANAGED_BY };
+export function vmServicePolicy(refs: { partition: string; securityGroupId: string; vpcArn: string }): PolicyDocument {
+  const ec2 = (resource: string) => `arn:${refs.partition}:ec2:*:*:${resource}`;
+  const requestTagged = { StringEquals: { [`aws:RequestTag/${MANAGED_BY_TAG}`]: VM_SERVICE_MANAGED_BY } };
   return doc(
     {
-      Sid: 'LaunchFromImagesIntoTheVmSecurityGroup',
-      Effect: 'Allow',
       Action: 'ec2:RunInstances',
+      Effect: 'Allow',
       Resource: [
         ec2('image/*'),
         ec2('snapshot/*'),
@@ -171,34 +167,26 @@ export function vmServicePolicy(refs: {
         ec2('network-interface/*'),
         ec2('placement-group/*'),
         ec2('volume/*'),
+        ec2('subnet/*'),
         ec2(`security-group/${refs.securityGroupId}`),
       ],
     },
+    { Action: 'ec2:RunInstances', Effect: 'Allow', Resource: ec2('instance/*'), Condition: requestTagged },
+    { Action: ['ec2:CreateVolume'], Effect: 'Allow', Resource: [ec2('volume/*')], Condition: requestTagged },
+    { Action: ['ec2:Describe*'], Effect: 'Allow', Resource: '*' },
     {
-      Sid: 'LaunchOnlyTaggedInstances',
       Effect: 'Allow',
-      Action: 'ec2:RunInstances',
-      Resource: ec2('instance/*'),
-      Condition: { StringEquals: managed },
-    },
-    {
-      Sid: 'CreateOnlyTaggedVolumes',
-      Effect: 'Allow',
-      Action: 'ec2:CreateVolume',
-      Resource: ec2('volume/*'),
-      Condition: { StringEquals: managed },
-    },
-    { Sid: 'Describe', Effect: 'Allow', Action: 'ec2:Describe*', Resource: '*' },
-    {
-      Sid: 'TagOnCreate',
-      Effect: 'Allow',
-      Action: 'ec2:CreateTags',
+      Action: ['ec2:CreateTags'],
       Resource: ec2('*/*'),
-      Condition: { StringEquals: { 'ec2:CreateAction': ['CreateVolume', 'RunInstances'] } },
+      Condition: { StringEquals: { 'ec2:CreateAction': 'CreateVolume' } },
     },
     {
-      Sid: 'ManageOwnInstancesAndVolumes',
       Effect: 'Allow',
+      Action: ['ec2:CreateTags'],
+      Resource: ec2('*/*'),
+      Condition: { StringEquals: { 'ec2:CreateAction': 'RunInstances' } },
+    },
+    {
       Action: [
         'ec2:CreateTags',
         'ec2:StartInstances',
@@ -208,13 +196,13 @@ export function vmServicePolicy(refs: {
         'ec2:DetachVolume',
         'ec2:DeleteVolume',
       ],
+      Effect: 'Allow',
       Resource: ec2('*/*'),
       Condition: { StringEquals: { [`ec2:ResourceTag/${MANAGED_BY_TAG}`]: VM_SERVICE_MANAGED_BY } },
     },
     {
-      Sid: 'OnlyInTheEnvironmentVpc',
-      Effect: 'Allow',
       Action: ['ec2:RunInstances', 'ec2:StartInstances', 'ec2:StopInstances', 'ec2:TerminateInstances'],
+      Effect: 'Allow',
       Resource: ec2('subnet/*'),
       Condition: { StringEquals: { 'ec2:Vpc': refs.vpcArn } },
     },

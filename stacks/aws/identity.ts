@@ -30,7 +30,6 @@ export type IdentityName = RuntimeRole | 'velero' | 'nomad-autoscaler';
 export interface IdentityArgs {
   readonly environment: string;
   readonly partition: string;
-  readonly region: string;
   readonly accountId: string;
   readonly oidcProviderArn: pulumi.Input<string>;
   readonly issuerHostPath: pulumi.Input<string>;
@@ -85,7 +84,7 @@ export class Identity extends pulumi.ComponentResource {
           ? pulumi
               .all([args.vmSecurityGroupId, args.vpcArn])
               .apply(([securityGroupId, vpcArn]) =>
-                vmServicePolicy({ partition: args.partition, region: args.region, securityGroupId, vpcArn }),
+                vmServicePolicy({ partition: args.partition, securityGroupId, vpcArn }),
               )
           : pulumi.all([args.storageKeyArn, args.secretsKeyArn]).apply(([storageKeyArn, secretsKeyArn]) =>
               runtimeRolePolicy(id, {

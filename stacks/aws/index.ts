@@ -101,7 +101,6 @@ export function deployAws(s: Settings) {
     {
       environment: env,
       partition,
-      region,
       accountId,
       oidcProviderArn: cluster.oidcProviderArn,
       issuerHostPath: cluster.issuerHostPath,

@@ -268,7 +268,6 @@ test('IAM documents: no runtime role gets a wildcard action or an S3 grant on ev
       role === 'vm-service'
         ? vmServicePolicy({
             partition: 'aws',
-            region: 'eu-west-1',
             securityGroupId: 'sg-1',
             vpcArn: 'arn:aws:ec2:eu-west-1:1:vpc/vpc-1',
           })
