@@ -170,6 +170,7 @@ export async function startServer(
       identity,
       audit,
       webhookSecret: settings.webhookSecret,
+      artifactsServeUnsafe: settings.artifactsServeUnsafe,
       objects,
     };
     app = await buildApp(deps);

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { artifactType } from '../../runtime/src/api/artifact-routes.js';
 import { commit, configRepo } from '../helpers/git.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -206,4 +207,35 @@ workflows:
   // The next run splits by the timings the first run's test results recorded: `slow` alone on node 0.
   const second = await run();
   t.is(second[6].output, 'slow\n');
+});
+
+test('artifact types: markup and scripts as text unless the operator serves unsafe types (ROUNDHOUSE_ARTIFACTS_SERVE_UNSAFE)', async (t) => {
+  t.deepEqual(artifactType('r/index.html'), { type: 'text/plain; charset=utf-8', download: false });
+  t.deepEqual(artifactType('r/app.js'), { type: 'text/plain; charset=utf-8', download: false });
+  t.deepEqual(artifactType('r/index.html', true), { type: 'text/html; charset=utf-8', download: false });
+  t.deepEqual(artifactType('r/style.css', true), { type: 'text/css; charset=utf-8', download: false });
+  t.deepEqual(artifactType('r/a.png', true), { type: 'image/png', download: false });
+  t.deepEqual(artifactType('r/a.exe', true), { type: 'application/octet-stream', download: true });
+  const unsafe = await startTestServer({ ROUNDHOUSE_ARTIFACTS_SERVE_UNSAFE: 'true' });
+  t.teardown(() => unsafe.close());
+  await unsafe.addProject(
+    'gh/unsafe/app',
+    configRepo(`version: 2.1
+jobs:
+  b:
+    docker: [{image: x}]
+    steps:
+      - run: mkdir -p out && echo "<h1>report</h1>" > out/index.html
+      - store_artifacts: {path: out}
+workflows:
+  w: {jobs: [b]}
+`),
+  );
+  const p = await unsafe.trigger('gh/unsafe/app');
+  const [wf] = await unsafe.waitForPipeline(p.id);
+  const items = (await unsafe.api('GET', `/api/v2/project/gh/unsafe/app/${wf.jobs[0].job_number}/artifacts`)).body
+    .items;
+  const res = await fetch(items[0].url, { headers: { 'circle-token': 'test-admin-token-0123456789' } });
+  t.is(res.headers.get('content-type'), 'text/html; charset=utf-8');
+  t.is(res.headers.get('x-content-type-options'), 'nosniff');
 });

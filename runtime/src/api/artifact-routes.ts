@@ -29,8 +29,22 @@ const SAFE: Record<string, string> = {
 /** Markup and scripts are shown as text, never rendered. */
 const AS_TEXT = new Set(['html', 'htm', 'css', 'js', 'mjs', 'xml', 'xhtml']);
 
-export function artifactType(path: string): { type: string; download: boolean } {
+/** Their real types, served only when the operator allows unsafe types (ROUNDHOUSE_ARTIFACTS_SERVE_UNSAFE). */
+const UNSAFE: Record<string, string> = {
+  html: 'text/html',
+  htm: 'text/html',
+  xhtml: 'application/xhtml+xml',
+  css: 'text/css',
+  js: 'text/javascript',
+  mjs: 'text/javascript',
+  xml: 'application/xml',
+  svg: 'image/svg+xml',
+};
+
+export function artifactType(path: string, serveUnsafe = false): { type: string; download: boolean } {
   const ext = path.toLowerCase().split('.').pop() ?? '';
+  if (serveUnsafe && UNSAFE[ext])
+    return { type: UNSAFE[ext].startsWith('text/') ? `${UNSAFE[ext]}; charset=utf-8` : UNSAFE[ext], download: false };
   if (AS_TEXT.has(ext)) return { type: 'text/plain; charset=utf-8', download: false };
   if (SAFE[ext])
     return { type: SAFE[ext].startsWith('text/') ? `${SAFE[ext]}; charset=utf-8` : SAFE[ext], download: false };
@@ -127,7 +141,7 @@ export async function artifactRoutes(app: FastifyInstance, deps: ApiDeps) {
       const body = await objects.get(key).catch(() => undefined);
       if (!body) throw notFound('Artifact');
       const path = req.params['*'].split('/').map(decodeSegment).join('/');
-      const t = artifactType(path);
+      const t = artifactType(path, deps.artifactsServeUnsafe === true);
       reply.header('x-content-type-options', 'nosniff').type(t.type);
       if (t.download)
         reply.header('content-disposition', `attachment; filename="${path.split('/').pop()!.replace(/"/g, '')}"`);

@@ -28,6 +28,8 @@ export interface ApiDeps {
   readonly orbs?: OrbRegistry;
   /** Encrypts secrets at rest. */
   readonly envelope?: Envelope;
+  /** Serve html/css/js/xml/svg artifacts as their own types (operator's choice; off = as text). */
+  readonly artifactsServeUnsafe?: boolean;
   /** Object storage for caches and workspaces. */
   readonly objects?: ObjectStore;
   /** Users, logins, sessions, memberships. */

@@ -28,6 +28,8 @@ export interface Settings {
   readonly publicUrl: string;
   /** Objects (artifacts, caches, workspaces, test results) older than this many days are deleted; 0 = never. */
   readonly objectExpiryDays: number;
+  /** Serve html/css/javascript/xml artifacts as their own types instead of text/plain (unsafe). */
+  readonly artifactsServeUnsafe: boolean;
   /** Docker Engine API for `docker` executor jobs (unix socket path, unix://…, tcp://…); unset = run them on the local sandbox. */
   readonly docker: { readonly host: string; readonly network: string; readonly ecrEndpoint?: string } | undefined;
   /** Object storage: unset = a folder in the data dir; else an S3 (or S3-compatible) bucket. */
@@ -186,6 +188,7 @@ export function loadSettings(env: Env = process.env): Settings {
     publicUrl,
     objects,
     docker,
+    artifactsServeUnsafe: ['1', 'true'].includes(env.ROUNDHOUSE_ARTIFACTS_SERVE_UNSAFE ?? ''),
     objectExpiryDays: int(env, 'ROUNDHOUSE_OBJECT_EXPIRY_DAYS', 0, 0, 36500),
     github: clientId && clientSecret ? { url: githubUrl, apiUrl, clientId, clientSecret } : undefined,
     webhookSecret: secret(env, 'ROUNDHOUSE_GITHUB_WEBHOOK_SECRET'),
