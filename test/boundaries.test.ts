@@ -22,8 +22,8 @@ const MAY_IMPORT: Record<string, { folders: string[]; packages: string[] }> = {
   audit: { folders: ['store', 'objects', 'shared'], packages: [] },
   conductor: { folders: ['config', 'store', 'vcs', 'shared'], packages: [] },
   dispatcher: { folders: ['conductor', 'protocol', 'store', 'shared'], packages: [] },
-  output: { folders: ['protocol', 'store', 'shared'], packages: ['fast-xml-parser'] },
-  executor: { folders: ['config', 'protocol'], packages: [] },
+  output: { folders: ['protocol', 'store', 'shared', 'objects'], packages: ['fast-xml-parser'] },
+  executor: { folders: ['config', 'protocol'], packages: ['dockerode', '@aws-sdk/client-ecr'] },
   api: {
     folders: [
       'conductor',
@@ -40,7 +40,7 @@ const MAY_IMPORT: Record<string, { folders: string[]; packages: string[] }> = {
       'identity',
       'audit',
     ],
-    packages: ['fastify', 'yaml', '@fastify/cookie', '@octokit/webhooks'],
+    packages: ['fastify', 'yaml', '@fastify/cookie', '@octokit/webhooks', 'ssh2'],
   },
   cli: { folders: ['*'], packages: ['tsx'] },
   '.': { folders: ['*'], packages: [] },
