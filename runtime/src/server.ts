@@ -15,7 +15,6 @@ import { DockerDriver } from './executor/docker.js';
 import { chooseSandbox, type SandboxKind } from './executor/sandbox.js';
 import { S3ObjectStore } from './objects/s3.js';
 import { expireObjects, FsObjectStore } from './objects/store.js';
-import { GitHubClient } from './identity/github.js';
 import { Identity, mayUseContext } from './identity/service.js';
 import { Envelope, type KeyProvider, LocalKeyProvider } from './secrets/envelope.js';
 import { AwsKmsKeyProvider, GcpKmsKeyProvider } from './secrets/kms.js';
@@ -150,8 +149,13 @@ export async function startServer(
     conductor.audit = audit;
     conductor.contextGate = contextGate;
     dispatcher.audit = audit;
+    // The GitHub client (octokit) is loaded only when GitHub login is configured.
     const github = settings.github
-      ? new GitHubClient(settings.github.apiUrl, settings.github.clientId, settings.github.clientSecret)
+      ? new (await import('./identity/github.js')).GitHubClient(
+          settings.github.apiUrl,
+          settings.github.clientId,
+          settings.github.clientSecret,
+        )
       : undefined;
     const identity = new Identity(store, envelope, github, audit);
     const output = new OutputService(store, bus, objects, log);
@@ -214,7 +218,7 @@ export async function startServer(
 
     // `docker` jobs go to a Docker engine when one is configured; what a crash left there is removed first.
     const docker = settings.docker
-      ? new DockerDriver({ ...settings.docker, workDir: join(settings.dataDir, 'jobs'), log })
+      ? await DockerDriver.create({ ...settings.docker, workDir: join(settings.dataDir, 'jobs'), log })
       : undefined;
     if (docker) {
       const left = await docker.reap().catch((e) => {

@@ -13,7 +13,7 @@
  *   8. cache throughput       save_cache + restore_cache of a folder vs plain tar + gzip of it
  *   9. stacks mock run        the Pulumi program per cloud under mocks, each in a fresh process
  *
- * BENCH_COMPILED=1 also measures 4 and 5 for the runtime compiled by tsc (no tsx loader), for comparison.
+ * BENCH_ONLY=7,8 runs only the sections named. BENCH_COMPILED=1 also measures 4 and 5 for the runtime compiled by tsc (no tsx loader), for comparison.
  */
 import { cpus, loadavg } from 'node:os';
 import {
@@ -42,6 +42,9 @@ const OUTPUT_LINES = 200000;
 const CACHE_MB = 40;
 
 const MiB = (kb: number) => kb / 1024;
+/** BENCH_ONLY=7,8 runs just those sections. */
+const only = (process.env.BENCH_ONLY ?? '').split(',').filter(Boolean);
+const want = (...sections: string[]) => !only.length || sections.some((s) => only.includes(s));
 const rows: TableRow[] = [];
 const section = (title: string) => process.stdout.write(`\n== ${title}\n`);
 const say = (line: string) => process.stdout.write(`   ${line}\n`);
@@ -331,12 +334,13 @@ async function main() {
       .join(' ')} (other work on the machine skews every figure)\n`,
   );
   process.stdout.write('Figures are informational: printed beside their baseline, never asserted.\n');
-  await platformBench();
-  await processBench();
-  section('6. compile throughput (conformance corpus)');
-  const c = await compileCorpus();
-  if (!c) say('skipped: ../shared/conformance is not here');
-  else {
+  if (want('1', '2', '3')) await platformBench();
+  if (want('4', '5')) await processBench();
+  if (want('6')) section('6. compile throughput (conformance corpus)');
+  const c = want('6') ? await compileCorpus() : undefined;
+  if (!c) {
+    if (want('6')) say('skipped: ../shared/conformance is not here');
+  } else {
     say(`${c.files} configs: compile ${fmt(c.compileMs)} ms, YAML parse alone ${fmt(c.parseMs)} ms (best of 5)`);
     rows.push({
       metric: '6. compile the corpus (ms)',
@@ -346,9 +350,9 @@ async function main() {
       meets: c.compileMs < 1000,
     });
   }
-  await blobBench();
-  section('9. stacks: Pulumi program under mocks, per cloud (fresh process each)');
-  for (const r of await benchStacks()) {
+  if (want('7', '8')) await blobBench();
+  if (want('9')) section('9. stacks: Pulumi program under mocks, per cloud (fresh process each)');
+  for (const r of want('9') ? await benchStacks() : []) {
     say(`${r.cloud}: ${fmt(r.ms, 0)} ms`);
     rows.push({
       metric: `9. stacks mock run, ${r.cloud} (ms)`,

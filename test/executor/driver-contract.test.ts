@@ -52,7 +52,7 @@ test.after.always(async () => {
  * stream both outputs, wait for the exit code, time out a silent step, copy files out, run a
  * background step, tear down without leftovers.
  */
-const drivers: [string, () => JobDriver | string][] = [
+const drivers: [string, () => Promise<JobDriver | string> | JobDriver | string][] = [
   ['fake (test double)', () => new FakeDriver()],
   [
     'local (bubblewrap)',
@@ -63,7 +63,7 @@ const drivers: [string, () => JobDriver | string][] = [
     () =>
       typeof podman === 'string'
         ? podman
-        : new DockerDriver({ host: podman.socket, network: 'none', workDir: join(work, 'docker') }),
+        : DockerDriver.create({ host: podman.socket, network: 'none', workDir: join(work, 'docker') }),
   ],
 ];
 
@@ -71,7 +71,7 @@ for (const [name, make] of drivers) {
   test.serial(
     `driver contract, ${name}: set up → step → stream → wait → timeout → pull → background → tear down`,
     async (t) => {
-      const driver = make();
+      const driver = await make();
       if (typeof driver === 'string') {
         t.log(`SKIPPED: ${driver}`);
         t.pass();

@@ -1,6 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import ssh2 from 'ssh2';
 import { badRequest, notFound, RoundhouseError } from '../shared/errors.js';
 import type { StepRow } from '../store/store.js';
 import { authenticator } from './auth.js';
@@ -158,7 +157,10 @@ export async function v11Routes(app: FastifyInstance, deps: ApiDeps) {
 }
 
 /** The SHA-256 and MD5 fingerprints of a private key (PEM or OpenSSH format), or an error saying why not. */
-export function sshKeyInfo(privateKey: string): { md5: string; sha256: string; publicKey: string } | Error {
+export async function sshKeyInfo(
+  privateKey: string,
+): Promise<{ md5: string; sha256: string; publicKey: string } | Error> {
+  const { default: ssh2 } = await import('ssh2');
   const parsed = ssh2.utils.parseKey(privateKey);
   const key = Array.isArray(parsed) ? parsed[0] : parsed;
   if (key instanceof Error || !key)
@@ -192,7 +194,7 @@ export async function sshKeyRoutes(app: FastifyInstance, deps: ApiDeps) {
           throw badRequest('`private_key` is required');
         const hostname = typeof body.hostname === 'string' ? body.hostname.trim() : '';
         if (hostname.length > 253 || /[\s/]/.test(hostname)) throw badRequest('`hostname` is not a host name');
-        const info = sshKeyInfo(body.private_key);
+        const info = await sshKeyInfo(body.private_key);
         if (info instanceof Error) throw badRequest(info.message);
         const enc = await deps.envelope!.encrypt(body.private_key);
         await store.tx((s) =>

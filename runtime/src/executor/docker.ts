@@ -3,8 +3,7 @@ import { rm } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { basename, join, posix } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { ECRClient, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import type { DockerImage } from '../config/types.js';
 import type { ClaimedJob } from '../protocol/executor.js';
 import type { Background, JobDriver, JobEnvironment } from './driver.js';
@@ -38,7 +37,9 @@ export interface DockerDriverOptions {
   readonly log?: (msg: string) => void;
 }
 
-export function dockerClient(host: string): Docker {
+/** A Docker API client (dockerode is loaded only when a Docker engine is configured). */
+export async function dockerClient(host: string): Promise<Docker> {
+  const { default: Docker } = await import('dockerode');
   if (host.startsWith('tcp://') || host.startsWith('http://') || host.startsWith('https://')) {
     const u = new URL(host.replace(/^tcp:/, 'http:'));
     return new Docker({
@@ -64,10 +65,14 @@ export function expandVars(value: string, vars: Record<string, string>): string 
  */
 export class DockerDriver implements JobDriver {
   readonly name = 'docker';
-  readonly docker: Docker;
 
-  constructor(readonly opts: DockerDriverOptions) {
-    this.docker = dockerClient(opts.host);
+  private constructor(
+    readonly opts: DockerDriverOptions,
+    readonly docker: Docker,
+  ) {}
+
+  static async create(opts: DockerDriverOptions): Promise<DockerDriver> {
+    return new DockerDriver(opts, await dockerClient(opts.host));
   }
 
   /** Removes containers a previous run of this executor left behind (after a crash or kill -9). */
@@ -150,6 +155,7 @@ export class DockerDriver implements JobDriver {
           ? 'aws_auth with oidc_role_arn needs OIDC tokens, which this server does not issue yet; use access keys'
           : 'aws_auth needs aws_access_key_id and aws_secret_access_key (directly or as project/context variables)',
       );
+    const { ECRClient, GetAuthorizationTokenCommand } = await import('@aws-sdk/client-ecr');
     const ecr = new ECRClient({
       region,
       credentials: { accessKeyId: keyId, secretAccessKey: secret },

@@ -76,7 +76,7 @@ export class FsObjectStore implements ObjectStore {
 
   async get(key: string): Promise<Readable | undefined> {
     const path = this.#path(key);
-    return (await this.head(key)) ? createReadStream(path) : undefined;
+    return (await this.head(key)) ? createReadStream(path, { highWaterMark: 1 << 20 }) : undefined;
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {
