@@ -11,6 +11,7 @@ import { Conductor } from './conductor/conductor.js';
 import { DEMO_SLUG, ensureDemoRepo } from './demo.js';
 import { Dispatcher } from './dispatcher/dispatcher.js';
 import { ExecutorAgent } from './executor/agent.js';
+import { forOpenSsh } from './shared/openssh.js';
 import { DockerDriver } from './executor/docker.js';
 import { chooseSandbox, type SandboxKind } from './executor/sandbox.js';
 import { S3ObjectStore } from './objects/s3.js';
@@ -149,6 +150,14 @@ export async function startServer(
     conductor.audit = audit;
     conductor.contextGate = contextGate;
     dispatcher.audit = audit;
+    // The preferred checkout key (else the newest) fetches repositories reached over SSH.
+    const checkoutKey = async (projectId: string) => {
+      const keys = await store.secrets.checkoutKeys(projectId);
+      const key = keys.find((k) => Number(k.preferred) === 1) ?? keys[keys.length - 1];
+      return key ? forOpenSsh(await envelope.decrypt(key.private_enc)) : undefined;
+    };
+    dispatcher.checkoutKey = checkoutKey;
+    conductor.checkoutKey = checkoutKey;
     // The GitHub client (octokit) is loaded only when GitHub login is configured.
     const github = settings.github
       ? new (await import('./identity/github.js')).GitHubClient(

@@ -1,3 +1,4 @@
+import { isSshUrl } from '../shared/urls.js';
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { badRequest, RoundhouseError } from '../shared/errors.js';
@@ -65,7 +66,12 @@ export async function adminRoutes(app: FastifyInstance, deps: ApiDeps) {
       if (await store.projectBySlug(slug)) throw new RoundhouseError('RH_PROJECT_EXISTS', slug);
       const url = normaliseRepo(req.body.repo);
       const id = randomUUID();
-      const detected = await new Repository(url, `${deps.conductor.dataDir}/repos/${id}.git`).probe();
+      // A repository over SSH may need the checkout key, which can only be added once the project
+      // exists: such a project is added unread, with the default branch given (or main).
+      const detected = await new Repository(url, `${deps.conductor.dataDir}/repos/${id}.git`).probe().catch((e) => {
+        if (isSshUrl(url)) return 'main';
+        throw e;
+      });
       const row: ProjectRow = {
         id,
         slug,

@@ -1,4 +1,5 @@
 import { createHash, generateKeyPairSync } from 'node:crypto';
+import { ed25519ToOpenSsh } from '../shared/openssh.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { orgRole } from '../identity/service.js';
 import { notFound, RoundhouseError } from '../shared/errors.js';
@@ -8,7 +9,7 @@ import { type ApiDeps, projectOf } from './context.js';
 
 type ProjectParams = { vcs: string; org: string; repo: string };
 
-/** An ed25519 key pair: the public key in OpenSSH form, its MD5 fingerprint (as CircleCI shows it), the private key as PKCS#8 PEM. */
+/** An ed25519 key pair: the public key in OpenSSH form, its MD5 fingerprint (as CircleCI shows it), the private key in OpenSSH's format (what ssh reads). */
 export function newSshKey(): { publicKey: string; fingerprint: string; privatePem: string } {
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
   const raw = Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url');
@@ -18,7 +19,10 @@ export function newSshKey(): { publicKey: string; fingerprint: string; privatePe
   return {
     publicKey: `ssh-ed25519 ${blob.toString('base64')}`,
     fingerprint,
-    privatePem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+    privatePem: ed25519ToOpenSsh(
+      privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+      'roundhouse checkout key',
+    ),
   };
 }
 

@@ -3,6 +3,7 @@ import { auditJob } from '../conductor/audit.js';
 import type { StoredJobSpec } from '../conductor/conductor.js';
 import type { AuditSink } from '../shared/audit.js';
 import type { ClaimedJob } from '../protocol/executor.js';
+import { isSshUrl } from '../shared/urls.js';
 import type { Bus } from '../shared/bus.js';
 import type { JobRow, Store } from '../store/store.js';
 
@@ -42,6 +43,9 @@ export class Dispatcher {
       for (const w of waiters) w();
     });
   }
+
+  /** The project's preferred checkout key (private, decrypted), given to jobs that check out over SSH. */
+  checkoutKey: (projectId: string) => Promise<string | undefined> = async () => undefined;
 
   jobToken(jobId: string, attempt: number): string {
     return createHmac('sha256', this.secret).update(`job:${jobId}:${attempt}`).digest('hex');
@@ -110,8 +114,15 @@ export class Dispatcher {
         ...(spec.continuation ? { CIRCLE_CONTINUATION_KEY: spec.continuation } : {}),
       },
       ...(spec.plan!.steps.some((s) => s.type === 'add_ssh_keys') ? { ssh_keys: await this.sshKeys(project.id) } : {}),
+      ...(await this.#checkoutKeyFor(project.id, project.repo_url, spec)),
       heartbeat_seconds: HEARTBEAT_SECONDS,
     };
+  }
+
+  async #checkoutKeyFor(projectId: string, url: string, spec: StoredJobSpec) {
+    if (!isSshUrl(url) || !spec.plan!.steps.some((s) => s.type === 'checkout')) return {};
+    const key = await this.checkoutKey(projectId);
+    return key ? { checkout_key: key } : {};
   }
 
   /** Extends a running job's lease; false when the job is no longer running on this executor. */

@@ -113,7 +113,11 @@ export class ExecutorAgent {
   async runJob(job: ClaimedJob): Promise<void> {
     const total = Math.max(1, job.plan.parallelism ?? 1);
     // Project and context variables and SSH keys are secrets: masked in everything this job prints.
-    const secrets = [...Object.values(job.environment), ...(job.ssh_keys ?? []).map((k) => k.private_key)];
+    const secrets = [
+      ...Object.values(job.environment),
+      ...(job.ssh_keys ?? []).map((k) => k.private_key),
+      ...(job.checkout_key ? [job.checkout_key] : []),
+    ];
     const reporters = Array.from(
       { length: total },
       (_, node) => new Reporter(this.opts.server, job.id, job.token, 50, secrets, node),
@@ -302,11 +306,23 @@ export class ExecutorAgent {
       "git log -1 --format='Checked out %H %s'",
       '',
     ].join('\n');
-    const env = { ...stepEnvironment(job, base, {}), GIT_TERMINAL_PROMPT: '0' };
+    const env: Record<string, string> = { ...stepEnvironment(job, base, {}), GIT_TERMINAL_PROMPT: '0' };
+    // A repository over SSH is fetched with the project's checkout key, copied into ~/.ssh by the
+    // job's own user (ssh wants its key private to it), as CircleCI does.
+    const keyStage = `${sandbox.tmp}/.rh-checkout-key`;
+    const withKey = job.checkout_key
+      ? [
+          'mkdir -p "$HOME/.ssh" && chmod 700 "$HOME/.ssh"',
+          `cp ${q(keyStage)} "$HOME/.ssh/id_rsa_checkout" && rm -f ${q(keyStage)} && chmod 600 "$HOME/.ssh/id_rsa_checkout"`,
+          `export GIT_SSH_COMMAND="ssh -i $HOME/.ssh/id_rsa_checkout -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=$HOME/.ssh/known_hosts"`,
+        ]
+      : [];
+    if (job.checkout_key) writeFileSync(sandbox.hostPath(keyStage), keyText(job.checkout_key), { mode: 0o644 });
     const inJob = [
       `echo ${q(`Cloning git repository ${job.project.repo_url}`)}`,
       `mkdir -p ${q(target)} && cd ${q(target)}`,
       'command -v git >/dev/null 2>&1 || exit 86',
+      ...withKey,
       fetch,
     ].join('\n');
     const code = await runScript(sandbox, shell, workdir, env, reporter, idx, inJob);
@@ -315,10 +331,21 @@ export class ExecutorAgent {
     const stage = `${sandbox.tmp}/.rh-checkout-${idx}`;
     const host = sandbox.hostPath(stage);
     mkdirSync(host, { recursive: true });
+    const hostKey = `${host}.key`;
+    if (job.checkout_key) writeFileSync(hostKey, keyText(job.checkout_key), { mode: 0o600 });
     const hostCode = await new Promise<number | null>((resolve) => {
       const child = spawn('/bin/sh', ['-c', fetch], {
         cwd: host,
-        env: { PATH: DEFAULT_PATH, GIT_TERMINAL_PROMPT: '0', HOME: host },
+        env: {
+          PATH: DEFAULT_PATH,
+          GIT_TERMINAL_PROMPT: '0',
+          HOME: host,
+          ...(job.checkout_key
+            ? {
+                GIT_SSH_COMMAND: `ssh -i '${hostKey}' -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile='${host}.known_hosts'`,
+              }
+            : {}),
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       child.stdout.setEncoding('utf8').on('data', (d: string) => reporter.output(idx, 'out', d));
@@ -326,6 +353,7 @@ export class ExecutorAgent {
       child.on('error', () => resolve(null));
       child.on('close', (c) => resolve(c));
     });
+    await rm(hostKey, { force: true });
     if (hostCode !== 0) return endStep(reporter, idx, hostCode);
     const copy = `set -e\nmkdir -p ${q(target)}\ncp -R ${q(`${stage}/.`)} ${q(target)}/\n`;
     const copied = await runScript(sandbox, shell, workdir, env, reporter, idx, copy);
@@ -375,6 +403,8 @@ export class ExecutorAgent {
     return 'running';
   }
 }
+
+const keyText = (key: string) => (key.endsWith('\n') ? key : `${key}\n`);
 
 /** CircleCI's default shell: bash with -eo pipefail when the environment has bash, else sh. */
 function defaultShell(env: JobEnvironment): string {

@@ -7,7 +7,7 @@ import type { Background, JobDriver, JobEnvironment } from './driver.js';
 import { DEFAULT_PATH } from './env.js';
 import { Launcher } from './launcher.js';
 import { podmanAvailable, RemoteDocker } from './remote-docker.js';
-import { killTree, Sandbox, type SandboxKind } from './sandbox.js';
+import { killTree, Sandbox, type SandboxKind, writeIdentityFiles } from './sandbox.js';
 import { JobShell } from './shell.js';
 
 /**
@@ -32,6 +32,7 @@ export class LocalDriver implements JobDriver {
     this.#warm = (async () => {
       mkdirSync(join(sandbox.dir, 'home'), { recursive: true });
       mkdirSync(join(sandbox.dir, 'tmp'), { recursive: true });
+      if (sandbox.kind === 'bwrap') writeIdentityFiles(sandbox.dir);
       return { sandbox, shell: await JobShell.start(sandbox, this.#launcher) };
     })().catch(() => {
       void rm(sandbox.dir, { recursive: true, force: true });
@@ -65,8 +66,10 @@ export class LocalDriver implements JobDriver {
       const local = url.startsWith('file://') ? new URL(url).pathname : url;
       if (local.startsWith('/')) sandbox.readOnly(local);
     }
-    if (create)
+    if (create) {
       for (const d of [join(sandbox.dir, 'home'), join(sandbox.dir, 'tmp'), ...dirs]) mkdirSync(d, { recursive: true });
+      if (sandbox.kind === 'bwrap') writeIdentityFiles(sandbox.dir);
+    }
     return workdir;
   }
 

@@ -1,5 +1,5 @@
 import { type ChildProcess, type StdioOptions, spawn, spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, readlinkSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Home directory of the job inside the sandbox, as on CircleCI's convenience images. */
@@ -140,11 +140,35 @@ export class Sandbox {
     }
     args.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/run', '--tmpfs', '/var');
     args.push('--bind', join(this.dir, 'home'), SANDBOX_HOME, '--bind', join(this.dir, 'tmp'), '/tmp');
+    // The job's user has a name (ssh, whoami and friends look it up).
+    for (const f of ['passwd', 'group'])
+      if (existsSync(join(this.dir, `.rh-${f}`))) args.push('--ro-bind', join(this.dir, `.rh-${f}`), `/etc/${f}`);
     for (const [inside, host] of this.#binds) args.push('--bind', host, inside);
     for (const p of this.#readOnly) args.push('--ro-bind', p, p);
     args.push('--chdir', cwd, '--', ...argv);
     return args;
   }
+}
+
+/**
+ * Writes the sandbox's /etc/passwd and /etc/group: the host's, with uid/gid 1000 as `circleci`
+ * (home /home/circleci), the user every sandboxed job runs as.
+ */
+export function writeIdentityFiles(dir: string) {
+  const read = (f: string) => {
+    try {
+      return readFileSync(f, 'utf8').split('\n').filter(Boolean);
+    } catch {
+      return [];
+    }
+  };
+  const passwd = read('/etc/passwd').filter((l) => l.split(':')[2] !== '1000' && !l.startsWith('circleci:'));
+  const group = read('/etc/group').filter((l) => l.split(':')[2] !== '1000' && !l.startsWith('circleci:'));
+  writeFileSync(
+    join(dir, '.rh-passwd'),
+    [...passwd, `circleci:x:1000:1000:circleci:${SANDBOX_HOME}:/bin/bash`, ''].join('\n'),
+  );
+  writeFileSync(join(dir, '.rh-group'), [...group, 'circleci:x:1000:', ''].join('\n'));
 }
 
 /** The host's system directories, shown read-only in every sandbox (looked up once). */

@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { RoundhouseError } from '../shared/errors.js';
+import { isSshUrl } from '../shared/urls.js';
 
 const exec = promisify(execFile);
 
@@ -12,14 +13,21 @@ export const isUrl = (repo: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(repo) || 
 /** Normalises a repository given as a path into an absolute path; URLs stay as they are. */
 export const normaliseRepo = (repo: string) => (isUrl(repo) ? repo : isAbsolute(repo) ? repo : resolve(repo));
 
-async function git(args: string[], cwd?: string): Promise<string> {
+async function git(args: string[], cwd?: string, env: Record<string, string> = {}): Promise<string> {
   const { stdout } = await exec('git', args, {
     cwd,
     maxBuffer: 64 * 1024 * 1024,
-    env: { ...process.env, GIT_TERMINAL_PROMPT: '0' },
+    env: { ...process.env, GIT_TERMINAL_PROMPT: '0', ...env },
   });
   return stdout;
 }
+
+/**
+ * The ssh command git uses with a deploy key: only that key, no prompts, and host keys learnt on first
+ * use into `knownHosts` (CircleCI pins the hosts it knows; a self-hosted VCS is first seen here).
+ */
+export const sshCommand = (keyFile: string, knownHosts: string) =>
+  `ssh -i '${keyFile}' -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile='${knownHosts}'`;
 
 export interface Revision {
   readonly revision: string;
@@ -39,9 +47,27 @@ export class Repository {
   constructor(
     readonly url: string,
     mirrorDir: string,
+    /** The project's deploy key (private, decrypted) for SSH URLs; read at each fetch. */
+    readonly sshKey?: () => Promise<string | undefined>,
   ) {
     this.#remote = isUrl(url);
     this.#gitDir = this.#remote ? mirrorDir : url;
+  }
+
+  /** Runs a fetching git command, with the deploy key for SSH URLs (written for the call, then removed). */
+  async #fetching(args: string[]) {
+    const key = isSshUrl(this.url) ? await this.sshKey?.() : undefined;
+    if (!key) return git(args);
+    const keyFile = `${this.#gitDir}.key`;
+    mkdirSync(dirname(keyFile), { recursive: true });
+    writeFileSync(keyFile, key.endsWith('\n') ? key : `${key}\n`, { mode: 0o600 });
+    try {
+      return await git(args, undefined, {
+        GIT_SSH_COMMAND: sshCommand(keyFile, join(dirname(this.#gitDir), 'known_hosts')),
+      });
+    } finally {
+      rmSync(keyFile, { force: true });
+    }
   }
 
   /** Fetches a remote into the mirror (once per call site; concurrent callers share one fetch). */
@@ -51,8 +77,8 @@ export class Repository {
       try {
         if (!existsSync(this.#gitDir)) {
           mkdirSync(dirname(this.#gitDir), { recursive: true });
-          await git(['clone', '--quiet', '--mirror', this.url, this.#gitDir]);
-        } else await git(['--git-dir', this.#gitDir, 'remote', 'update', '--prune']);
+          await this.#fetching(['clone', '--quiet', '--mirror', this.url, this.#gitDir]);
+        } else await this.#fetching(['--git-dir', this.#gitDir, 'remote', 'update', '--prune']);
       } finally {
         this.#fetched = undefined;
       }
