@@ -402,10 +402,29 @@ class DockerEnvironment implements JobEnvironment {
   }
 
   async tearDown() {
+    // Kill first and wait for it: an engine may refuse to remove a container it is still killing.
+    await this.killAll();
     this.shell?.kill();
     // Services first: they live in the primary's network namespace, which cannot go before them.
-    for (const c of [...this.containers].reverse()) await c.remove({ force: true, v: true }).catch(() => undefined);
+    const problems: string[] = [];
+    for (const c of [...this.containers].reverse()) {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await c.remove({ force: true, v: true });
+          break;
+        } catch (e) {
+          const status = (e as { statusCode?: number }).statusCode;
+          if (status === 404) break;
+          if (attempt >= 20) {
+            problems.push(`${c.id.slice(0, 12)}: ${(e as Error).message.split('\n')[0]}`);
+            break;
+          }
+          await new Promise((r) => setTimeout(r, 100 * Math.min(attempt + 1, 10)));
+        }
+      }
+    }
     await this.#docker?.stop();
     await rm(this.dir, { recursive: true, force: true });
+    if (problems.length) throw new Error(`could not remove container(s) ${problems.join('; ')}`);
   }
 }
