@@ -12,6 +12,7 @@ import { DEMO_SLUG, ensureDemoRepo } from './demo.js';
 import { Dispatcher } from './dispatcher/dispatcher.js';
 import { ExecutorAgent } from './executor/agent.js';
 import { forOpenSsh } from './shared/openssh.js';
+import { CHECKOUT_TOKEN_VAR } from './shared/urls.js';
 import { DockerDriver } from './executor/docker.js';
 import { chooseSandbox, type SandboxKind } from './executor/sandbox.js';
 import { S3ObjectStore } from './objects/s3.js';
@@ -158,6 +159,13 @@ export async function startServer(
     };
     dispatcher.checkoutKey = checkoutKey;
     conductor.checkoutKey = checkoutKey;
+    // HTTPS repositories: the project's ROUNDHOUSE_CHECKOUT_TOKEN variable, sent as basic auth.
+    const checkoutToken = async (projectId: string) => {
+      const v = (await store.projectEnvVars(projectId)).find((x) => x.name === CHECKOUT_TOKEN_VAR);
+      return v ? envelope.decrypt(v.value_enc) : undefined;
+    };
+    dispatcher.checkoutToken = checkoutToken;
+    conductor.checkoutToken = checkoutToken;
     // The GitHub client (octokit) is loaded only when GitHub login is configured.
     const github = settings.github
       ? new (await import('./identity/github.js')).GitHubClient(

@@ -61,3 +61,47 @@ workflows:
   t.regex(tout, new RegExp(`head ${first} .* sha ${first}`));
   t.regex(tout, /tag=v1\.0\.0 branch=none\none/);
 });
+
+test('checkout over HTTPS-style basic auth with the project checkout token: conductor and job authenticate; the token stays out of output', async (t) => {
+  const token = 'ghs_checkoutToken1234567890';
+  const repo = configRepo(
+    `version: 2.1
+jobs:
+  build:
+    docker: [{image: x}]
+    steps:
+      - checkout
+      - run: cat notes.txt; git config --get-regexp extraheader || echo "no stored credentials"; echo "var $ROUNDHOUSE_CHECKOUT_TOKEN"
+workflows:
+  w: {jobs: [build]}
+`,
+    { 'notes.txt': 'private repo\n' },
+  );
+  const http = await serveGitHttp(dirname(repo), token);
+  t.teardown(() => http.close());
+  const url = `${http.url}/${basename(repo)}/.git`;
+  // Without the token the repository cannot be read, so the project is refused.
+  const refused = await server.api('POST', '/api/admin/projects', { slug: 'gh/http/private', repo: url });
+  t.is(refused.status, 400, JSON.stringify(refused.body));
+  const added = await server.api('POST', '/api/admin/projects', {
+    slug: 'gh/http/private',
+    repo: url,
+    checkout_token: token,
+  });
+  t.is(added.status, 201, JSON.stringify(added.body));
+  // Kept as a project variable: listed masked.
+  const vars = (await server.api('GET', '/api/v2/project/gh/http/private/envvar')).body.items;
+  t.deepEqual(
+    vars.map((v: { name: string }) => v.name),
+    ['ROUNDHOUSE_CHECKOUT_TOKEN'],
+  );
+  t.false(JSON.stringify(vars).includes(token));
+
+  const p = await server.trigger('gh/http/private');
+  const [wf] = await server.waitForPipeline(p.id);
+  const out = (await server.stepOutput('gh/http/private', wf.jobs[0].job_number!)).map((s) => s.output).join('');
+  t.is(wf.status, 'success', out);
+  t.regex(out, /private repo\nno stored credentials\nvar \*{8}/);
+  t.false(out.includes(token));
+  t.false(out.includes(Buffer.from(`x-access-token:${token}`).toString('base64')));
+});

@@ -7,11 +7,19 @@ import { createServer, type Server } from 'node:http';
  * `root/app` (a work tree) is reachable at `http://127.0.0.1:<port>/app/.git` or, with a bare repo,
  * `/app.git`. Every request is recorded.
  */
-export async function serveGitHttp(root: string): Promise<{ url: string; requests: string[]; close(): void }> {
+export async function serveGitHttp(
+  root: string,
+  /** When set, every request must carry it as basic auth (`x-access-token:<token>`), else 401. */
+  token?: string,
+): Promise<{ url: string; requests: string[]; close(): void }> {
   const requests: string[] = [];
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     requests.push(`${req.method} ${url.pathname}${url.search}`);
+    if (token && req.headers.authorization !== `Basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}`) {
+      res.writeHead(401, { 'www-authenticate': 'Basic realm="git"' }).end('authentication required\n');
+      return;
+    }
     const cgi = spawn('git', ['http-backend'], {
       env: {
         PATH: process.env.PATH,

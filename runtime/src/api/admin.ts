@@ -1,4 +1,4 @@
-import { isSshUrl } from '../shared/urls.js';
+import { CHECKOUT_TOKEN_VAR, isSshUrl } from '../shared/urls.js';
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { badRequest, RoundhouseError } from '../shared/errors.js';
@@ -44,7 +44,7 @@ export async function adminRoutes(app: FastifyInstance, deps: ApiDeps) {
 
   app.get('/projects', async () => ({ items: (await store.listProjects()).map(projectJson) }));
 
-  app.post<{ Body: { slug: string; repo: string; default_branch?: string } }>(
+  app.post<{ Body: { slug: string; repo: string; default_branch?: string; checkout_token?: string } }>(
     '/projects',
     {
       schema: {
@@ -54,6 +54,7 @@ export async function adminRoutes(app: FastifyInstance, deps: ApiDeps) {
             slug: { type: 'string', maxLength: 300 },
             repo: { type: 'string', minLength: 1, maxLength: 2000 },
             default_branch: { type: 'string', minLength: 1 },
+            checkout_token: { type: 'string', minLength: 1, maxLength: 4096 },
           },
           required: ['slug', 'repo'],
           additionalProperties: false,
@@ -68,10 +69,18 @@ export async function adminRoutes(app: FastifyInstance, deps: ApiDeps) {
       const id = randomUUID();
       // A repository over SSH may need the checkout key, which can only be added once the project
       // exists: such a project is added unread, with the default branch given (or main).
-      const detected = await new Repository(url, `${deps.conductor.dataDir}/repos/${id}.git`).probe().catch((e) => {
-        if (isSshUrl(url)) return 'main';
-        throw e;
-      });
+      const token = req.body.checkout_token;
+      const detected = await new Repository(
+        url,
+        `${deps.conductor.dataDir}/repos/${id}.git`,
+        undefined,
+        async () => token,
+      )
+        .probe()
+        .catch((e) => {
+          if (isSshUrl(url)) return 'main';
+          throw e;
+        });
       const row: ProjectRow = {
         id,
         slug,
@@ -82,7 +91,11 @@ export async function adminRoutes(app: FastifyInstance, deps: ApiDeps) {
         default_branch: req.body.default_branch ?? detected,
         created_at: now(),
       };
-      await store.insert('projects', { ...row, pipeline_counter: 0, job_counter: 0 });
+      await store.tx(async (s) => {
+        await s.insert('projects', { ...row, pipeline_counter: 0, job_counter: 0 });
+        // The token is a project environment variable: encrypted, never readable back, masked in output.
+        if (token) await s.putProjectEnvVar(id, CHECKOUT_TOKEN_VAR, await deps.envelope!.encrypt(token));
+      });
       reply.code(201);
       return projectJson(row);
     },

@@ -6,7 +6,7 @@ const USAGE = `Roundhouse: a self-hosted CI/CD platform that runs CircleCI pipel
 
 Usage:
   roundhouse server                                   run every role in one process (embedded mode)
-  roundhouse project add <vcs>/<org>/<repo> --repo <git url or path> [--default-branch B]
+  roundhouse project add <vcs>/<org>/<repo> --repo <git url or path> [--default-branch B] [--checkout-token T]
   roundhouse project list
   roundhouse pipeline trigger <vcs>/<org>/<repo> [--branch B | --tag T] [--parameters JSON]
   roundhouse config validate [file]                   check a config as the server compiles it
@@ -35,6 +35,7 @@ const CLIENT_OPTIONS = {
   token: { type: 'string' },
   repo: { type: 'string' },
   'default-branch': { type: 'string' },
+  'checkout-token': { type: 'string' },
   branch: { type: 'string' },
   tag: { type: 'string' },
   parameters: { type: 'string' },
@@ -106,6 +107,7 @@ export async function main(argv: string[]): Promise<number> {
         slug,
         repo,
         ...(values['default-branch'] ? { default_branch: values['default-branch'] } : {}),
+        ...(values['checkout-token'] ? { checkout_token: values['checkout-token'] } : {}),
       }),
     );
     return 0;

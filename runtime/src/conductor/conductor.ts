@@ -72,12 +72,17 @@ export class Conductor {
 
   /** The project's preferred checkout key (private, decrypted), for SSH repository URLs. */
   checkoutKey: (projectId: string) => Promise<string | undefined> = async () => undefined;
+  /** The project's checkout token (decrypted), for HTTPS repository URLs. */
+  checkoutToken: (projectId: string) => Promise<string | undefined> = async () => undefined;
 
   repository(project: ProjectRow): Repository {
     let r = this.#repos.get(project.id);
     if (!r || r.url !== project.repo_url) {
-      r = new Repository(project.repo_url, join(this.dataDir, 'repos', `${project.id}.git`), () =>
-        this.checkoutKey(project.id),
+      r = new Repository(
+        project.repo_url,
+        join(this.dataDir, 'repos', `${project.id}.git`),
+        () => this.checkoutKey(project.id),
+        () => this.checkoutToken(project.id),
       );
       this.#repos.set(project.id, r);
     }

@@ -3,7 +3,7 @@ import { auditJob } from '../conductor/audit.js';
 import type { StoredJobSpec } from '../conductor/conductor.js';
 import type { AuditSink } from '../shared/audit.js';
 import type { ClaimedJob } from '../protocol/executor.js';
-import { isSshUrl } from '../shared/urls.js';
+import { isHttpUrl, isSshUrl } from '../shared/urls.js';
 import type { Bus } from '../shared/bus.js';
 import type { JobRow, Store } from '../store/store.js';
 
@@ -46,6 +46,8 @@ export class Dispatcher {
 
   /** The project's preferred checkout key (private, decrypted), given to jobs that check out over SSH. */
   checkoutKey: (projectId: string) => Promise<string | undefined> = async () => undefined;
+  /** The project's checkout token (decrypted), given to jobs that check out over HTTPS. */
+  checkoutToken: (projectId: string) => Promise<string | undefined> = async () => undefined;
 
   jobToken(jobId: string, attempt: number): string {
     return createHmac('sha256', this.secret).update(`job:${jobId}:${attempt}`).digest('hex');
@@ -120,7 +122,12 @@ export class Dispatcher {
   }
 
   async #checkoutKeyFor(projectId: string, url: string, spec: StoredJobSpec) {
-    if (!isSshUrl(url) || !spec.plan!.steps.some((s) => s.type === 'checkout')) return {};
+    if (!spec.plan!.steps.some((s) => s.type === 'checkout')) return {};
+    if (isHttpUrl(url)) {
+      const token = await this.checkoutToken(projectId);
+      return token ? { checkout_token: token } : {};
+    }
+    if (!isSshUrl(url)) return {};
     const key = await this.checkoutKey(projectId);
     return key ? { checkout_key: key } : {};
   }

@@ -117,6 +117,7 @@ export class ExecutorAgent {
       ...Object.values(job.environment),
       ...(job.ssh_keys ?? []).map((k) => k.private_key),
       ...(job.checkout_key ? [job.checkout_key] : []),
+      ...(job.checkout_token ? [job.checkout_token, basicToken(job.checkout_token)] : []),
     ];
     const reporters = Array.from(
       { length: total },
@@ -318,11 +319,15 @@ export class ExecutorAgent {
         ]
       : [];
     if (job.checkout_key) writeFileSync(sandbox.hostPath(keyStage), keyText(job.checkout_key), { mode: 0o644 });
+    // A repository over HTTPS with a token: basic auth through git's environment, for these commands only.
+    const tokenEnv = job.checkout_token ? tokenGitEnv(job.checkout_token) : {};
+    const withToken = Object.entries(tokenEnv).map(([k, v]) => `export ${k}=${q(v)}`);
     const inJob = [
       `echo ${q(`Cloning git repository ${job.project.repo_url}`)}`,
       `mkdir -p ${q(target)} && cd ${q(target)}`,
       'command -v git >/dev/null 2>&1 || exit 86',
       ...withKey,
+      ...withToken,
       fetch,
     ].join('\n');
     const code = await runScript(sandbox, shell, workdir, env, reporter, idx, inJob);
@@ -340,6 +345,7 @@ export class ExecutorAgent {
           PATH: DEFAULT_PATH,
           GIT_TERMINAL_PROMPT: '0',
           HOME: host,
+          ...tokenEnv,
           ...(job.checkout_key
             ? {
                 GIT_SSH_COMMAND: `ssh -i '${hostKey}' -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile='${host}.known_hosts'`,
@@ -403,6 +409,14 @@ export class ExecutorAgent {
     return 'running';
   }
 }
+
+const basicToken = (token: string) => Buffer.from(`x-access-token:${token}`).toString('base64');
+/** git configuration through the environment that sends the token as HTTP basic auth. */
+const tokenGitEnv = (token: string): Record<string, string> => ({
+  GIT_CONFIG_COUNT: '1',
+  GIT_CONFIG_KEY_0: 'http.extraHeader',
+  GIT_CONFIG_VALUE_0: `Authorization: Basic ${basicToken(token)}`,
+});
 
 const keyText = (key: string) => (key.endsWith('\n') ? key : `${key}\n`);
 

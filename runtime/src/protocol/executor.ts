@@ -33,6 +33,8 @@ export interface ClaimedJob {
   readonly environment: Record<string, string>;
   /** The project's checkout (deploy) key, private, for repositories reached over SSH (a secret). */
   readonly checkout_key?: string;
+  /** The project's checkout token, for repositories reached over HTTPS (a secret). */
+  readonly checkout_token?: string;
   /** The project's additional SSH keys, for `add_ssh_keys` (secrets: masked in output). */
   readonly ssh_keys?: { readonly fingerprint: string; readonly hostname: string; readonly private_key: string }[];
   /** Test timings from the job's last successful run, for `circleci tests split --split-by=timings`. */

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { RoundhouseError } from '../shared/errors.js';
-import { isSshUrl } from '../shared/urls.js';
+import { isHttpUrl, isSshUrl, tokenGitEnv } from '../shared/urls.js';
 
 const exec = promisify(execFile);
 
@@ -49,6 +49,8 @@ export class Repository {
     mirrorDir: string,
     /** The project's deploy key (private, decrypted) for SSH URLs; read at each fetch. */
     readonly sshKey?: () => Promise<string | undefined>,
+    /** The project's checkout token for HTTPS URLs; read at each fetch. */
+    readonly token?: () => Promise<string | undefined>,
   ) {
     this.#remote = isUrl(url);
     this.#gitDir = this.#remote ? mirrorDir : url;
@@ -56,6 +58,8 @@ export class Repository {
 
   /** Runs a fetching git command, with the deploy key for SSH URLs (written for the call, then removed). */
   async #fetching(args: string[]) {
+    const token = isHttpUrl(this.url) ? await this.token?.() : undefined;
+    if (token) return git(args, undefined, tokenGitEnv(token));
     const key = isSshUrl(this.url) ? await this.sshKey?.() : undefined;
     if (!key) return git(args);
     const keyFile = `${this.#gitDir}.key`;
