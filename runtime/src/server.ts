@@ -253,6 +253,7 @@ export async function startServer(
         sandbox,
         workDir: join(settings.dataDir, 'jobs'),
         docker,
+        localCopy: true,
         log,
       });
       agent.start();

@@ -1,4 +1,5 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { LOCAL_COPY_TYPE } from '../protocol/executor.js';
 import { decodeSegment, encodeSegment } from '../objects/store.js';
 import { badRequest, notFound, RoundhouseError } from '../shared/errors.js';
 import type { JobRow } from '../store/store.js';
@@ -59,11 +60,26 @@ export async function blobRoutes(app: FastifyInstance, deps: ApiDeps) {
     },
   );
 
+  /**
+   * Sends an object. An executor on this machine (it says so, and calls over loopback) gets the
+   * object's file path instead when the store keeps files, and copies it: that spares streaming
+   * large archives through HTTP inside one process.
+   */
+  const sendObject = async (req: FastifyRequest, reply: FastifyReply, key: string, what: string) => {
+    const loopback = ['127.0.0.1', '::1', '::ffff:127.0.0.1'].includes(req.socket.remoteAddress ?? '');
+    if (req.headers['x-roundhouse-local-copy'] === '1' && loopback && objects.localPath) {
+      const path = await objects.localPath(key);
+      if (!path) throw notFound(what);
+      return reply.type(LOCAL_COPY_TYPE).send({ path });
+    }
+    const body = await objects.get(key);
+    if (!body) throw notFound(what);
+    return reply.type('application/octet-stream').send(body);
+  };
+
   app.get<{ Params: { id: string; key: string } }>('/jobs/:id/cache/:key', async (req, reply) => {
     const job = await runningJob(req);
-    const body = await objects.get(cacheKey(job, req.params.key));
-    if (!body) throw notFound('Cache');
-    return reply.type('application/octet-stream').send(body);
+    return sendObject(req, reply, cacheKey(job, req.params.key), 'Cache');
   });
 
   app.put<{ Params: { id: string }; Querystring: { node?: string } }>('/jobs/:id/workspace', async (req) => {
@@ -116,9 +132,7 @@ export async function blobRoutes(app: FastifyInstance, deps: ApiDeps) {
       const job = await runningJob(req);
       const ref = `${req.params.wf}/${req.params.layer}`;
       if (!(await layers(job)).includes(ref)) throw notFound('Workspace layer');
-      const body = await objects.get(`workspaces/${ref}`);
-      if (!body) throw notFound('Workspace layer');
-      return reply.type('application/octet-stream').send(body);
+      return sendObject(req, reply, `workspaces/${ref}`, 'Workspace layer');
     },
   );
 }

@@ -20,6 +20,8 @@ export interface AgentOptions {
   readonly sandbox: SandboxKind;
   /** Where per-job directories are made (and removed). */
   readonly workDir: string;
+  /** Set for executors on the server's own machine (embedded): blob downloads may be file copies. */
+  readonly localCopy?: boolean;
   /** Runs `docker` executor jobs in containers; without it they run on the local driver. */
   readonly docker?: JobDriver;
   /** Long-poll length of one claim. */
@@ -217,6 +219,7 @@ export class ExecutorAgent {
         workdir,
         base,
         reporter,
+        localCopy: this.opts.localCopy,
       };
       for (const step of job.plan.steps) {
         if (stopped()) break;

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { constants, copyFile, readFile, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type IncomingMessage, request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { ClaimedJob } from '../protocol/executor.js';
-import { EXECUTOR_API } from '../protocol/executor.js';
+import { EXECUTOR_API, LOCAL_COPY_TYPE } from '../protocol/executor.js';
 
 /** The executor's side of the blob protocol (caches and workspaces), with the job's token. */
 export class BlobClient {
@@ -16,6 +16,8 @@ export class BlobClient {
     readonly token: string,
     /** The parallel node whose artifacts, test results and workspace layer these are. */
     readonly node = 0,
+    /** This executor shares the server's filesystem (embedded): archives are copied, not streamed. */
+    readonly localCopy = false,
   ) {}
 
   #url(path: string) {
@@ -47,7 +49,8 @@ export class BlobClient {
   async #download(path: string, file: string): Promise<boolean> {
     const url = new URL(this.#url(path));
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
-      const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { headers: this.#headers() }, resolve);
+      const headers = this.#headers(this.localCopy ? { 'x-roundhouse-local-copy': '1' } : {});
+      const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { headers }, resolve);
       req.on('error', reject);
       req.end();
     });
@@ -58,6 +61,13 @@ export class BlobClient {
     if (res.statusCode !== 200) {
       res.resume();
       throw new Error(`download answered HTTP ${res.statusCode}`);
+    }
+    if (String(res.headers['content-type']).startsWith(LOCAL_COPY_TYPE)) {
+      let body = '';
+      for await (const c of res) body += c;
+      // A copy (a reflink where the filesystem can): the job may change its file, never the stored object.
+      await copyFile((JSON.parse(body) as { path: string }).path, file, constants.COPYFILE_FICLONE);
+      return true;
     }
     await pipeline(res, createWriteStream(file, { highWaterMark: 1 << 20 }));
     return true;

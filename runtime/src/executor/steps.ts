@@ -23,6 +23,8 @@ export interface StepContext {
   /** Environment the executor adds (HOME, BASH_ENV, PATH with the `circleci` command, …); steps may add to it. */
   readonly base: Record<string, string>;
   readonly reporter: Reporter;
+  /** The executor shares the server's filesystem (embedded mode): blob downloads may be local copies. */
+  readonly localCopy?: boolean;
 }
 
 /** Runs a script of the executor's own (checkout, caches, workspaces) in the job shell. */
@@ -58,7 +60,7 @@ export function endStep(reporter: Reporter, idx: number, code: number | null): S
 export async function blobStep(ctx: StepContext, step: OtherStep, idx: number): Promise<StepStatus> {
   const { server, job, sandbox, shell, workdir, base, reporter } = ctx;
   reporter.stepStart(idx, step.name, step.type);
-  const blobs = new BlobClient(server, job.id, job.token, reporter.node);
+  const blobs = new BlobClient(server, job.id, job.token, reporter.node, ctx.localCopy === true);
   const env = stepEnvironment(job, base, {});
   const say = (text: string) => reporter.output(idx, 'out', text);
   const q = shellQuote;

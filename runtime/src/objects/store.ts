@@ -21,6 +21,8 @@ export interface ObjectStore {
   head(key: string): Promise<ObjectInfo | undefined>;
   list(prefix: string): Promise<ObjectInfo[]>;
   delete(key: string): Promise<void>;
+  /** Where an object lies on this machine's filesystem, for stores that keep objects as files. */
+  localPath?(key: string): Promise<string | undefined>;
 }
 
 /**
@@ -77,6 +79,10 @@ export class FsObjectStore implements ObjectStore {
   async get(key: string): Promise<Readable | undefined> {
     const path = this.#path(key);
     return (await this.head(key)) ? createReadStream(path, { highWaterMark: 1 << 20 }) : undefined;
+  }
+
+  async localPath(key: string): Promise<string | undefined> {
+    return (await this.head(key)) ? this.#path(key) : undefined;
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {

@@ -17,6 +17,13 @@ import type { JobPlan } from '../config/types.js';
 
 export const EXECUTOR_API = '/api/internal/executor';
 
+/**
+ * Blob downloads (caches, workspace layers) by an executor on the server's own machine: with the
+ * request header `X-Roundhouse-Local-Copy: 1` over loopback, a folder object store answers with this
+ * content type and `{path}`, and the executor copies the file instead of streaming it.
+ */
+export const LOCAL_COPY_TYPE = 'application/vnd.roundhouse.local-copy+json';
+
 export interface ClaimedJob {
   readonly id: string;
   /** Bearer token for this job's events; valid while the job runs. */
