@@ -236,3 +236,32 @@ test.serial('time range filter and the CLI: roundhouse admin audit-log --from --
   ]);
   t.is(none.stdout, `${FIELDS.join(',')}\r\n`);
 });
+
+test.serial('canceling a running job records its workflow.job.finish with success false', async (t) => {
+  await server.addProject(
+    'gh/audit/cancel',
+    configRepo(`version: 2.1
+jobs:
+  long:
+    docker: [{image: x}]
+    steps: [{run: echo started; sleep 60}]
+workflows:
+  w: {jobs: [long]}
+`),
+  );
+  const p = await server.trigger('gh/audit/cancel');
+  const job = await server.waitFor(async () => {
+    const w = (await server.api('GET', `/api/v2/pipeline/${p.id}/workflow`)).body.items[0];
+    const j = w ? (await server.api('GET', `/api/v2/workflow/${w.id}/job`)).body.items[0] : undefined;
+    return j?.status === 'running' && j;
+  }, 'the job to run');
+  t.is((await server.api('POST', `/api/v2/project/gh/audit/cancel/job/${job.job_number}/cancel`)).status, 202);
+  const finish = await server.waitFor(async () => {
+    const rows = (await events()).rows.filter(
+      (r) => r.action === 'workflow.job.finish' && JSON.parse(r.target).id === job.id,
+    );
+    return rows[0];
+  }, 'the finish event');
+  t.is(finish.success, 'false');
+  t.like(JSON.parse(finish.payload), { job_status: 'canceled' });
+});

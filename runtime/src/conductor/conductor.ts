@@ -445,6 +445,12 @@ export class Conductor {
       await this.#advance(s, job.workflow_id, queued);
     });
     this.#announce(queued, job.pipeline_id, job.workflow_id, job.id);
+    // A job that had started finishes here: canceled.
+    if (job.status === 'running')
+      await auditJob(this.store, this.audit, 'workflow.job.finish', job.id, {
+        success: false,
+        payload: { job_status: 'canceled' },
+      });
   }
 
   /** Cancels a workflow that is still going; a finished workflow keeps its status. */
@@ -452,10 +458,12 @@ export class Conductor {
     const wf = await this.store.workflow(workflowId);
     if (!wf || wf.stopped_at) return;
     const queued: string[] = [];
+    const started: string[] = [];
     await this.store.tx(async (s) => {
       await s.lockWorkflow(workflowId);
       await s.updateWorkflow(workflowId, { canceled_by: actor });
       for (const j of await s.jobsOfWorkflow(workflowId)) {
+        if (j.status === 'running') started.push(j.id);
         if (j.status === 'running' || j.status === 'queued' || j.status === 'on_hold') {
           await s.updateJob(
             j.id,
@@ -467,6 +475,11 @@ export class Conductor {
       await this.#advance(s, workflowId, queued);
     });
     this.#announce(queued, wf.pipeline_id, workflowId);
+    for (const id of started)
+      await auditJob(this.store, this.audit, 'workflow.job.finish', id, {
+        success: false,
+        payload: { job_status: 'canceled' },
+      });
   }
 
   /** Approves a job on hold (an approval job): it succeeds, and what required it moves on. */
