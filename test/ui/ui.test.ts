@@ -46,6 +46,10 @@ const CONFIGS = {
     '      - setup\n      - flaky:\n          requires: [setup]\n',
   ),
   'gh/ui/cancel': config(job('forever', 'echo started; sleep 60; echo never'), '      - forever\n'),
+  'gh/ui/parallel': config(
+    job('split', 'echo "this is node $CIRCLE_NODE_INDEX"').replace('    steps:', '    parallelism: 2\n    steps:'),
+    '      - split\n',
+  ),
   // Line 8 is indented wrongly.
   'gh/ui/broken': `version: 2.1
 jobs:
@@ -308,5 +312,23 @@ if (!hasChromium) {
     // The project page lists the pipeline as errored.
     await page.click('#crumbs a[href="/projects/gh/ui/broken"]');
     await page.locator('tr[data-pipeline="2"] [data-status="errored"]').waitFor();
+  });
+
+  test.serial('a parallel job shows one node at a time, with tabs for the others', async (t) => {
+    const { page, server } = ctx!;
+    const p = await server.trigger('gh/ui/parallel');
+    const [wf] = await server.waitForPipeline(p.id);
+    const n = wf.jobs[0].job_number;
+    await page.goto(
+      `${server.url}/pipelines/gh/ui/parallel/${p.number}/workflows/${wf.id}/jobs/${n}?token=${ADMIN_TOKEN}`,
+    );
+    await page.locator('.nodes strong', { hasText: 'Node 0' }).waitFor();
+    await page.locator('pre.output', { hasText: 'this is node 0' }).waitFor();
+    t.is(await page.locator('pre.output', { hasText: 'this is node 1' }).count(), 0);
+    await page.click('.nodes a[data-node="1"]');
+    await page.locator('.nodes strong', { hasText: 'Node 1' }).waitFor();
+    await page.locator('pre.output', { hasText: 'this is node 1' }).waitFor();
+    t.is(await page.locator('pre.output', { hasText: 'this is node 0' }).count(), 0);
+    t.is(new URL(page.url()).search, '?node=1');
   });
 }

@@ -79,6 +79,7 @@ export async function uiRoutes(app: FastifyInstance, deps: ApiDeps) {
             name: job.name,
             number: job.number,
             status: job.status,
+            parallelism: job.parallelism,
             workflow_id: job.workflow_id,
             pipeline_id: job.pipeline_id,
             messages: JSON.parse(job.messages),
