@@ -90,3 +90,28 @@ test('identity and secrets settings: GitHub / GHE OAuth, webhook secret, key pro
     message: /projects\/<p>\/locations/,
   });
 });
+
+test('executor settings: Docker engine, network, ECR endpoint, unsafe artifact types', (t) => {
+  const none = loadSettings({});
+  t.is(none.docker, undefined, 'without an engine, docker jobs run on the local sandbox');
+  t.false(none.artifactsServeUnsafe);
+  const s = loadSettings({
+    ROUNDHOUSE_DOCKER_HOST: 'unix:///run/podman/podman.sock',
+    ROUNDHOUSE_DOCKER_NETWORK: 'ci-net',
+    ROUNDHOUSE_ECR_ENDPOINT: 'https://api.ecr.eu-west-1.amazonaws.com',
+    ROUNDHOUSE_ARTIFACTS_SERVE_UNSAFE: 'true',
+  });
+  t.deepEqual(s.docker, {
+    host: 'unix:///run/podman/podman.sock',
+    network: 'ci-net',
+    ecrEndpoint: 'https://api.ecr.eu-west-1.amazonaws.com',
+  });
+  t.true(s.artifactsServeUnsafe);
+  t.is(loadSettings({ ROUNDHOUSE_DOCKER_HOST: '/var/run/docker.sock' }).docker?.network, 'bridge');
+  t.throws(() => loadSettings({ ROUNDHOUSE_DOCKER_HOST: 'docker.example.com' }), {
+    message: /ROUNDHOUSE_DOCKER_HOST.*socket path, unix:\/\/\/path or tcp:\/\/host:port/,
+  });
+  t.throws(() => loadSettings({ ROUNDHOUSE_DOCKER_HOST: '/x.sock', ROUNDHOUSE_DOCKER_NETWORK: 'bad net' }), {
+    message: /ROUNDHOUSE_DOCKER_NETWORK/,
+  });
+});

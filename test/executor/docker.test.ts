@@ -250,3 +250,8 @@ workflows:
     t.deepEqual(await leftovers(), []);
   },
 );
+
+test('an unreachable Docker engine stops the server at start with a clear error', async (t) => {
+  const err = await t.throwsAsync(startTestServer({ ROUNDHOUSE_DOCKER_HOST: '/nonexistent/docker.sock' }));
+  t.regex(err?.message ?? '', /ROUNDHOUSE_DOCKER_HOST: cannot reach the Docker engine at \/nonexistent\/docker\.sock/);
+});
