@@ -21,7 +21,11 @@ export interface ServerStart {
 }
 
 /** Starts the server (`argv` after node; default: the roundhouse bin), waits for /healthz, idles, reads RSS, stops it. */
-export async function serverStart(idleMs: number, argv: string[] = [BIN, 'server']): Promise<ServerStart> {
+/** The server as `npm start` and the `roundhouse` command run it (same node flags). */
+export async function serverStart(
+  idleMs: number,
+  argv: string[] = ['--max-semi-space-size=2', BIN, 'server'],
+): Promise<ServerStart> {
   const dataDir = mkdtempSync(join(tmpdir(), 'rh-bench-srv-'));
   const port = await freePort();
   let output = '';

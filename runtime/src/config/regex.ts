@@ -1,5 +1,12 @@
-import { RE2 } from 're2-wasm';
+import { createRequire } from 'node:module';
 import safeRegex from 'safe-regex2';
+
+/** RE2 (a WebAssembly module of a few MiB) is loaded the first time a pattern is compiled. */
+let re2: typeof import('re2-wasm').RE2 | undefined;
+const RE2 = () => {
+  re2 ??= (createRequire(import.meta.url)('re2-wasm') as typeof import('re2-wasm')).RE2;
+  return re2;
+};
 
 /** Longest pattern accepted. */
 export const MAX_PATTERN = 1000;
@@ -23,7 +30,7 @@ export function compilePattern(body: string): Matcher | string {
   if (body.length > MAX_PATTERN) out = `pattern is longer than ${MAX_PATTERN} characters`;
   else {
     try {
-      out = new RE2(`^(?:${body})$`, 'u');
+      out = new (RE2())(`^(?:${body})$`, 'u');
     } catch (e) {
       let js: RegExp | undefined;
       try {
