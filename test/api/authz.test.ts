@@ -370,6 +370,18 @@ const RULES: Record<string, Rule> = {
     expect: ORG(200),
     call: (_r, f) => ({ path: `/api/v2/project/${f.slug}/${f.jobNumber}/artifacts` }),
   },
+  'GET /api/v1.1/project/:vcs/:org/:repo/:num/artifacts': {
+    expect: ORG(200),
+    call: (_r, f) => ({ path: `/api/v1.1/project/${f.slug}/${f.jobNumber}/artifacts` }),
+  },
+  'GET /api/v1.1/project/:vcs/:org/:repo/latest/artifacts': {
+    expect: ORG(200),
+    call: (_r, f) => ({ path: `/api/v1.1/project/${f.slug}/latest/artifacts` }),
+  },
+  'GET /api/v1.1/project/:vcs/:org/:repo/:num/tests': {
+    expect: ORG(200),
+    call: (_r, f) => ({ path: `/api/v1.1/project/${f.slug}/${f.jobNumber}/tests` }),
+  },
   'GET /api/v2/project/:vcs/:org/:repo/:num/tests': {
     expect: ORG(200),
     call: (_r, f) => ({ path: `/api/v2/project/${f.slug}/${f.jobNumber}/tests` }),

@@ -137,6 +137,25 @@ workflows:
   t.is(bin.headers.get('content-type'), 'application/octet-stream');
   t.regex(bin.headers.get('content-disposition') ?? '', /attachment; filename="blob\.bin"/);
   t.is((await fetch(list.items[0].url)).status, 401, 'artifacts need a token');
+  // API v1.1, as older scripts read them: the build's artifacts, the latest build's, and its tests.
+  const v11 = (await server.api('GET', `/api/v1.1/project/github/blobs/artifacts/${n}/artifacts`)).body;
+  t.deepEqual(
+    v11.map((a: { path: string; pretty_path: string; node_index: number }) => [a.path, a.pretty_path, a.node_index]),
+    list.items.map((i: { path: string }) => [i.path, i.path, 0]),
+  );
+  const latest = await server.api(
+    'GET',
+    '/api/v1.1/project/github/blobs/artifacts/latest/artifacts?branch=main&filter=successful',
+  );
+  t.deepEqual(latest.body, v11);
+  t.is((await server.api('GET', '/api/v1.1/project/github/blobs/artifacts/latest/artifacts?branch=nope')).status, 404);
+  t.is((await server.api('GET', '/api/v1.1/project/github/blobs/artifacts/latest/artifacts?filter=odd')).status, 400);
+  const v11tests = (await server.api('GET', `/api/v1.1/project/github/blobs/artifacts/${n}/tests`)).body.tests;
+  t.deepEqual(v11tests.map((c: { name: string; result: string }) => `${c.name}:${c.result}`).sort(), [
+    'adds:success',
+    'divides:failure',
+    'later:skipped',
+  ]);
   const tests = (await server.api('GET', `/api/v2/project/gh/blobs/artifacts/${n}/tests`)).body;
   t.deepEqual(
     tests.items.map(

@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { decodeSegment, encodeSegment, type ObjectStore } from '../objects/store.js';
 import { parseJUnit, type TestCase } from '../output/junit.js';
 import { badRequest, notFound, RoundhouseError } from '../shared/errors.js';
+import type { JobRow } from '../store/store.js';
 import { authenticator, requireProjectAccess } from './auth.js';
 import { type ApiDeps, projectOf } from './context.js';
 
@@ -106,21 +107,60 @@ export async function artifactRoutes(app: FastifyInstance, deps: ApiDeps) {
       if (!job) throw notFound('Job');
       return { project, job };
     };
+    const artifactsOf = async (job: JobRow) => {
+      const items = (await objects.list(`artifacts/${job.id}/`)).map((o) => {
+        const rest = o.key.slice(`artifacts/${job.id}/`.length).split('/');
+        const path = rest.slice(1).map(decodeSegment).join('/');
+        return {
+          path,
+          node_index: Number(rest[0]),
+          url: `${deps.publicUrl}/artifacts/${job.id}/${rest[0]}/${rest.slice(1).join('/')}`,
+        };
+      });
+      return items.sort((a, b) => a.path.localeCompare(b.path) || a.node_index - b.node_index);
+    };
     api.get<{ Params: { vcs: string; org: string; repo: string; num: string } }>(
       '/api/v2/project/:vcs/:org/:repo/:num/artifacts',
       async (req) => {
         const { job } = await jobOf(req.params);
-        const items = (await objects.list(`artifacts/${job.id}/`)).map((o) => {
-          const rest = o.key.slice(`artifacts/${job.id}/`.length).split('/');
-          const path = rest.slice(1).map(decodeSegment).join('/');
-          return {
-            path,
-            node_index: Number(rest[0]),
-            url: `${deps.publicUrl}/artifacts/${job.id}/${rest[0]}/${rest.slice(1).join('/')}`,
-          };
-        });
-        items.sort((a, b) => a.path.localeCompare(b.path));
-        return { items, next_page_token: null };
+        return { items: await artifactsOf(job), next_page_token: null };
+      },
+    );
+    // API v1.1, which many scripts still use: a build's artifacts (also the latest build's) and tests.
+    const v11Artifacts = async (job: JobRow) =>
+      (await artifactsOf(job)).map((a) => ({
+        path: a.path,
+        pretty_path: a.path,
+        node_index: a.node_index,
+        url: a.url,
+      }));
+    api.get<{ Params: { vcs: string; org: string; repo: string }; Querystring: { branch?: string; filter?: string } }>(
+      '/api/v1.1/project/:vcs/:org/:repo/latest/artifacts',
+      async (req) => {
+        const project = await projectOf(store, req.params);
+        const filter = req.query.filter ?? 'completed';
+        const statuses: Record<string, string[]> = {
+          completed: ['success', 'failed', 'canceled', 'infrastructure_fail', 'timedout', 'not_run', 'unauthorized'],
+          successful: ['success'],
+          failed: ['failed', 'infrastructure_fail', 'timedout'],
+        };
+        if (!statuses[filter]) throw badRequest('`filter` is completed, successful or failed');
+        const job = await store.latestJob(project.id, { branch: req.query.branch, statuses: statuses[filter] });
+        if (!job) throw notFound('Build');
+        return v11Artifacts(job);
+      },
+    );
+    api.get<{ Params: { vcs: string; org: string; repo: string; num: string } }>(
+      '/api/v1.1/project/:vcs/:org/:repo/:num/artifacts',
+      async (req) => v11Artifacts((await jobOf(req.params)).job),
+    );
+    api.get<{ Params: { vcs: string; org: string; repo: string; num: string } }>(
+      '/api/v1.1/project/:vcs/:org/:repo/:num/tests',
+      async (req) => {
+        const { job } = await jobOf(req.params);
+        return {
+          tests: (await readTestResults(objects, job.id)).map((c) => ({ ...c, source_type: c.source })),
+        };
       },
     );
     api.get<{ Params: { vcs: string; org: string; repo: string; num: string } }>(

@@ -293,6 +293,23 @@ export class Store {
       [projectId, name],
     );
   }
+  /** The project's newest numbered build job, optionally on a branch and in given statuses (API v1.1 `latest`). */
+  latestJob(projectId: string, opts: { branch?: string; statuses?: string[] } = {}) {
+    const where = ['j.project_id = ?', 'j.number IS NOT NULL', "j.type = 'build'"];
+    const params: Param[] = [projectId];
+    if (opts.branch !== undefined) {
+      where.push('p.branch = ?');
+      params.push(opts.branch);
+    }
+    if (opts.statuses?.length) {
+      where.push(`j.status IN (${opts.statuses.map(() => '?').join(', ')})`);
+      params.push(...opts.statuses);
+    }
+    return this.db.get<JobRow>(
+      `SELECT j.* FROM jobs j JOIN pipelines p ON p.id = j.pipeline_id WHERE ${where.join(' AND ')} ORDER BY j.number DESC LIMIT 1`,
+      params,
+    );
+  }
   jobsWithStatus(statuses: string[]) {
     return this.db.all<JobRow>(`SELECT * FROM jobs WHERE status IN (${statuses.map(() => '?').join(', ')})`, statuses);
   }
