@@ -338,7 +338,7 @@ async function jobPage(slug, number, jobNumber, gen) {
     `<h2>${esc(job.name)} <span class="muted">#${job.number}</span> <span id="job-status">${badge(job.status)}</span></h2>
     <p><button id="cancel-job">Cancel job</button> <a data-nav href="/pipelines/${esc(slug)}/${number}/workflows/${job.workflow_id}">Workflow</a></p>
     ${nodeTabs}
-    <div id="messages"></div><div id="steps"></div>`;
+    <div id="messages"></div><div id="steps"></div><section id="results"></section>`;
   $('#cancel-job').onclick = async () => {
     try {
       await api('POST', `/api/v2/project/${slug}/job/${jobNumber}/cancel`);
@@ -377,7 +377,46 @@ async function jobPage(slug, number, jobNumber, gen) {
     span.textContent = o.data;
     stepEl(o.stepIdx).pre.appendChild(span);
   };
+  // Artifacts and test results, once the job has ended (as CircleCI's Artifacts and Tests tabs).
+  let resultsShown = false;
+  const showResults = async () => {
+    resultsShown = true;
+    const base = `/api/v2/project/${slug}/${jobNumber}`;
+    const [arts, tests] = await Promise.all([
+      api('GET', `${base}/artifacts`).catch(() => ({ items: [] })),
+      api('GET', `${base}/tests`).catch(() => ({ items: [] })),
+    ]);
+    if (!current(gen)) return;
+    const mineArts = arts.items.filter((a) => total === 1 || a.node_index === node);
+    const count = (r) => tests.items.filter((c) => c.result === r).length;
+    const failures = tests.items.filter((c) => c.result === 'failure' || c.result === 'error');
+    $('#results').innerHTML = `
+      <h3>Artifacts</h3>
+      ${
+        mineArts.length
+          ? `<ul class="artifacts">${mineArts
+              .map(
+                (a) =>
+                  `<li><a href="${esc(a.url)}${tokenQuery()}" target="_blank" rel="noopener">${esc(a.path)}</a></li>`,
+              )
+              .join('')}</ul>`
+          : '<p class="muted">No artifacts.</p>'
+      }
+      <h3>Tests</h3>
+      ${
+        tests.items.length
+          ? `<p class="tests-summary">${tests.items.length} tests: ${count('success')} passed, ${failures.length} failed, ${count('skipped')} skipped</p>
+             ${failures
+               .map(
+                 (c) =>
+                   `<details class="test-failure"><summary>${esc(c.classname)} › ${esc(c.name)}</summary><pre>${esc(c.message ?? '')}</pre></details>`,
+               )
+               .join('')}`
+          : '<p class="muted">No test results.</p>'
+      }`;
+  };
   const showStatus = (st, messages) => {
+    if (!resultsShown && !['queued', 'running', 'blocked', 'on_hold'].includes(st)) void showResults();
     $('#job-status').innerHTML = badge(st);
     $('#cancel-job').disabled = !['queued', 'running', 'blocked'].includes(st);
     $('#messages').innerHTML = (messages ?? []).map((m) => `<p class="muted">${esc(m.message)}</p>`).join('');

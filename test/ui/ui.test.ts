@@ -46,6 +46,21 @@ const CONFIGS = {
     '      - setup\n      - flaky:\n          requires: [setup]\n',
   ),
   'gh/ui/cancel': config(job('forever', 'echo started; sleep 60; echo never'), '      - forever\n'),
+  'gh/ui/results': `version: 2.1
+jobs:
+  report:
+    docker: [{image: cimg/base:stable}]
+    steps:
+      - run: |
+          mkdir -p out results
+          echo "<h1>coverage</h1>" > out/coverage.html
+          printf '<testsuite name="s"><testcase classname="math" name="adds"/><testcase classname="math" name="divides"><failure message="expected 2">got 3</failure></testcase></testsuite>' > results/junit.xml
+      - store_artifacts: {path: out}
+      - store_test_results: {path: results}
+workflows:
+  main:
+    jobs: [report]
+`,
   'gh/ui/parallel': config(
     job('split', 'echo "this is node $CIRCLE_NODE_INDEX"').replace('    steps:', '    parallelism: 2\n    steps:'),
     '      - split\n',
@@ -330,5 +345,28 @@ if (!hasChromium) {
     await page.locator('pre.output', { hasText: 'this is node 1' }).waitFor();
     t.is(await page.locator('pre.output', { hasText: 'this is node 0' }).count(), 0);
     t.is(new URL(page.url()).search, '?node=1');
+  });
+
+  test.serial("a finished job lists its artifacts (opening with the user's token) and its test results", async (t) => {
+    const { page, server } = ctx!;
+    const p = await server.trigger('gh/ui/results');
+    const [wf] = await server.waitForPipeline(p.id);
+    const n = wf.jobs[0].job_number;
+    await page.goto(
+      `${server.url}/pipelines/gh/ui/results/${p.number}/workflows/${wf.id}/jobs/${n}?token=${ADMIN_TOKEN}`,
+    );
+    const link = page.locator('#results .artifacts a', { hasText: 'out/coverage.html' });
+    await link.waitFor();
+    await page.locator('.tests-summary', { hasText: '2 tests: 1 passed, 1 failed, 0 skipped' }).waitFor();
+    t.regex((await page.locator('.test-failure summary').textContent()) ?? '', /math › divides/);
+    // The link works in the browser as it is (the API token travels in the query), served as text.
+    const res = await page.request.get(
+      (await link.getAttribute('href'))!.startsWith('http')
+        ? (await link.getAttribute('href'))!
+        : `${server.url}${await link.getAttribute('href')}`,
+    );
+    t.is(res.status(), 200);
+    t.is(res.headers()['content-type'], 'text/plain; charset=utf-8');
+    t.is(await res.text(), '<h1>coverage</h1>\n');
   });
 }
