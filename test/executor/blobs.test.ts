@@ -190,6 +190,7 @@ jobs:
       - run: circleci tests glob "spec/**/*_spec.rb" "lib/*.rb"
       - run: circleci tests glob "spec/**/*_spec.rb" | circleci tests split --split-by=filesize
       - run: CIRCLE_NODE_TOTAL=2 CIRCLE_NODE_INDEX=1 circleci tests split a b c d
+      - run: CIRCLE_NODE_TOTAL=2 CIRCLE_NODE_INDEX=0 circleci tests split --split-by=timings --time-default=100s --show-counts x y z
       - run: CIRCLE_NODE_TOTAL=2 CIRCLE_NODE_INDEX=0 circleci tests split --split-by=timings --timings-type=classname slow fast1 fast2
       - run: echo 'branch=$CIRCLE_BRANCH job=\${CIRCLE_JOB}' | circleci env subst
       - store_test_results: {path: results}
@@ -219,13 +220,15 @@ workflows:
   t.is(out[3], 'lib/a.rb\nspec/models/deep/post_spec.rb\nspec/models/user_spec.rb\n');
   t.is(out[4], 'spec/models/deep/post_spec.rb spec/models/user_spec.rb\n');
   t.is(out[5], 'b d\n');
-  t.regex(out[6], /No timing found[\s\S]*fast1/);
-  t.is(out[7], 'branch=main job=build\n');
-  t.regex(out[9], /This job will stop after this step[\s\S]*Halted by `circleci step halt`/);
+  t.regex(out[6], /Total items: 3, this node: 2 \(node 0 of 2\)/);
+  t.regex(out[6], /^x z$/m);
+  t.regex(out[7], /No timing found[\s\S]*fast1/);
+  t.is(out[8], 'branch=main job=build\n');
+  t.regex(out[10], /This job will stop after this step[\s\S]*Halted by `circleci step halt`/);
   t.false(first.some((s) => s.name === 'echo never'));
   // The next run splits by the timings the first run's test results recorded: `slow` alone on node 0.
   const second = await run();
-  t.is(second[6].output, 'slow\n');
+  t.is(second[7].output, 'slow\n');
 });
 
 test('artifact types: markup and scripts as text unless the operator serves unsafe types (ROUNDHOUSE_ARTIFACTS_SERVE_UNSAFE)', async (t) => {

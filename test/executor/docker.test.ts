@@ -105,6 +105,8 @@ jobs:
       - attach_workspace: {at: ws}
       - restore_cache: {keys: [deps-]}
       - run: cat ws/a.txt deps/x && echo "shell $(tr '\\0' ' ' < /proc/$$/cmdline)" && whoami
+      - run: circleci step halt
+      - run: echo never-after-halt
 workflows:
   w:
     jobs: [build, {after: {requires: [build]}}]
@@ -146,6 +148,8 @@ test.serial(
     t.regex(all, /spec\/a\.txt\s+spec\/b\.txt/);
     t.regex(all, /Stored cache to deps-/);
 
+    t.regex(after, /Halted by `circleci step halt`/);
+    t.notRegex(after, /never-after-halt/);
     t.regex(after, /artifact\ncached\nshell \/bin\/sh -eo pipefail \/tmp\/\.roundhouse\/\.rh-step-\d+ \ncircleci/);
 
     const arts = (await server.api('GET', `/api/v2/project/gh/dock/app/${byName.build.job_number}/artifacts`)).body

@@ -42,6 +42,12 @@ function glob(patterns) {
   const res = patterns.map((p) => globToRegex(p.replace(/^\.\//, '')));
   return files.filter((f) => res.some((r) => r.test(f))).sort();
 }
+function seconds(v) {
+  const m = /^([0-9.]+)(ms|s|m|h)?$/.exec(String(v || '').trim());
+  if (!m) fail('--time-default takes a duration such as 10s, 1.5s or 300ms');
+  return Number(m[1]) * ({ ms: 0.001, s: 1, m: 60, h: 3600 }[m[2] || 's']);
+}
+let timeDefault;
 function split(items, by, timingsType) {
   if (nodeTotal === 1) return items;
   const buckets = Array.from({ length: nodeTotal }, () => ({ weight: 0, items: [] }));
@@ -51,7 +57,7 @@ function split(items, by, timingsType) {
     let timings = {};
     try { timings = JSON.parse(fs.readFileSync(process.env.CIRCLE_INTERNAL_TIMINGS_FILE || '/nonexistent', 'utf8'))[timingsType || 'filename'] || {}; } catch {}
     const known = Object.values(timings);
-    const avg = known.length ? known.reduce((a, b) => a + b, 0) / known.length : 1;
+    const avg = timeDefault !== undefined ? timeDefault : known.length ? known.reduce((a, b) => a + b, 0) / known.length : 1;
     const missing = items.filter((i) => timings[i] === undefined);
     if (missing.length === items.length) process.stderr.write('No timing found for the given items: splitting by name instead.\n');
     weights = items.map((i) => timings[i] ?? avg);
@@ -69,7 +75,7 @@ if (cmd === 'tests' && sub === 'glob') {
   if (!rest.length) fail('tests glob needs at least one pattern');
   process.stdout.write(glob(rest).join('\n') + '\n');
 } else if (cmd === 'tests' && sub === 'split') {
-  let by = 'name', timingsType = 'filename';
+  let by = 'name', timingsType = 'filename', showCounts = false;
   const files = [];
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i];
@@ -77,6 +83,9 @@ if (cmd === 'tests' && sub === 'glob') {
     else if (a === '--split-by') by = rest[++i];
     else if (a.startsWith('--timings-type=')) timingsType = a.slice(15);
     else if (a === '--timings-type') timingsType = rest[++i];
+    else if (a.startsWith('--time-default=')) timeDefault = seconds(a.slice(15));
+    else if (a === '--time-default') timeDefault = seconds(rest[++i]);
+    else if (a === '--show-counts') showCounts = true;
     else if (!a.startsWith('--')) files.push(a);
   }
   if (!['name', 'filesize', 'timings'].includes(by)) fail('--split-by must be name, filesize or timings');
@@ -84,12 +93,15 @@ if (cmd === 'tests' && sub === 'glob') {
   if (files.length === 1 && fs.existsSync(files[0]) && !/\.(js|ts|py|rb|go|java|php|jsx|tsx)$/.test(files[0])) items = fs.readFileSync(files[0], 'utf8').split(/\s+/).filter(Boolean);
   if (!files.length) items = readStdin().split(/\s+/).filter(Boolean);
   const out = split(items, by, timingsType);
+  if (showCounts) process.stderr.write('Total items: ' + items.length + ', this node: ' + out.length + ' (node ' + nodeIndex + ' of ' + nodeTotal + ')\n');
   process.stdout.write(out.join(' ') + (out.length ? '\n' : ''));
 } else if (cmd === 'env' && sub === 'subst') {
   const input = rest.length ? rest.join(' ') : readStdin();
   process.stdout.write(input.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (_, a, b) => process.env[a || b] ?? ''));
 } else if (cmd === 'step' && sub === 'halt') {
-  fs.writeFileSync(path.join(process.env.TMPDIR || '/tmp', '.rh-halt'), '');
+  // Beside the timings file: the directory the executor shares with the job, whatever the driver.
+  const dir = process.env.CIRCLE_INTERNAL_TIMINGS_FILE ? path.dirname(process.env.CIRCLE_INTERNAL_TIMINGS_FILE) : process.env.TMPDIR || '/tmp';
+  fs.writeFileSync(path.join(dir, '.rh-halt'), '');
   process.stdout.write('This job will stop after this step (circleci step halt).\n');
 } else {
   fail('supported here: tests glob, tests split, env subst, step halt');
