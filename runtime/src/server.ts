@@ -147,7 +147,8 @@ export async function startServer(
           private_key: await envelope.decrypt(k.private_key_enc),
         })),
       );
-    const dispatcher = new Dispatcher(store, bus, secret, settings.publicUrl, projectEnv, sshKeys);
+    const dispatcher = new Dispatcher(store, bus, secret, settings.publicUrl, projectEnv);
+    dispatcher.sshKeys = sshKeys;
     conductor.audit = audit;
     conductor.contextGate = contextGate;
     dispatcher.audit = audit;

@@ -8,7 +8,6 @@ import * as pulumi from '@pulumi/pulumi';
 import { nomadClientPolicy, serviceTrust } from '../../policies/aws-iam.js';
 import { awsTags } from '../common.js';
 import type { Settings } from '../config.js';
-import { NODE_CLASS, NOMAD_VERSION, renderStartupScript } from '../nomad/startup.js';
 import type { NomadTls } from '../nomad/tls.js';
 
 export interface NomadClientsArgs {
@@ -62,26 +61,17 @@ export class NomadClients extends pulumi.ComponentResource {
       parent,
     );
 
-    const script = pulumi
-      .all([args.tls.caPem, args.tls.clientCertPem, args.tls.clientKeyPem])
-      .apply(([caPem, certPem, keyPem]) =>
-        renderStartupScript({
-          cloud: 'aws',
-          environment: env,
-          serverAddress: n.serverAddress,
-          nodeClass: NODE_CLASS,
-          datacenter: args.region,
-          caPem,
-          certPem,
-          keyPem,
-          dockerNetworkCidr: n.dockerNetworkCidr,
-          blockedCidrs: args.blockedCidrs,
-          dnsServer: args.dnsServer,
-          jobVcpus: n.jobCapacity.vcpus,
-          jobMemoryGb: n.jobCapacity.memoryGb,
-          nomadVersion: NOMAD_VERSION,
-        }),
-      );
+    const script = args.tls.startupScript({
+      cloud: 'aws',
+      environment: env,
+      serverAddress: n.serverAddress,
+      datacenter: args.region,
+      dockerNetworkCidr: n.dockerNetworkCidr,
+      blockedCidrs: args.blockedCidrs,
+      dnsServer: args.dnsServer,
+      jobVcpus: n.jobCapacity.vcpus,
+      jobMemoryGb: n.jobCapacity.memoryGb,
+    });
 
     const instanceTags = awsTags(env, 'nomad-client');
     const template = new aws.ec2.LaunchTemplate(

@@ -8,7 +8,6 @@ import * as pulumi from '@pulumi/pulumi';
 import { NOMAD_CLIENT_ROLES } from '../../policies/gcp-iam.js';
 import { gcpLabels } from '../common.js';
 import type { Settings } from '../config.js';
-import { NODE_CLASS, NOMAD_VERSION, renderStartupScript } from '../nomad/startup.js';
 import type { NomadTls } from '../nomad/tls.js';
 import { NOMAD_PORTS } from '../ports.js';
 import { saEmail } from './cluster.js';
@@ -54,27 +53,18 @@ export class GcpNomadClients extends pulumi.ComponentResource {
         { ...parent, dependsOn: [sa] },
       );
 
-    const script = pulumi
-      .all([args.tls.caPem, args.tls.clientCertPem, args.tls.clientKeyPem])
-      .apply(([caPem, certPem, keyPem]) =>
-        renderStartupScript({
-          cloud: 'gcp',
-          environment: env,
-          serverAddress: n.serverAddress,
-          nodeClass: NODE_CLASS,
-          datacenter: args.region,
-          caPem,
-          certPem,
-          keyPem,
-          dockerNetworkCidr: n.dockerNetworkCidr,
-          // GCE answers DNS on the metadata address: allow DNS there before dropping the rest of 169.254/16.
-          blockedCidrs: args.blockedCidrs,
-          dnsServer: GCE_DNS,
-          jobVcpus: n.jobCapacity.vcpus,
-          jobMemoryGb: n.jobCapacity.memoryGb,
-          nomadVersion: NOMAD_VERSION,
-        }),
-      );
+    const script = args.tls.startupScript({
+      cloud: 'gcp',
+      environment: env,
+      serverAddress: n.serverAddress,
+      datacenter: args.region,
+      dockerNetworkCidr: n.dockerNetworkCidr,
+      // GCE answers DNS on the metadata address: allow DNS there before dropping the rest of 169.254/16.
+      blockedCidrs: args.blockedCidrs,
+      dnsServer: GCE_DNS,
+      jobVcpus: n.jobCapacity.vcpus,
+      jobMemoryGb: n.jobCapacity.memoryGb,
+    });
 
     const template = new gcp.compute.InstanceTemplate(
       `${name}-template`,

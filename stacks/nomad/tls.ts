@@ -6,6 +6,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import * as tls from '@pulumi/tls';
 import { computed } from '../common.js';
+import { NODE_CLASS, NOMAD_VERSION, renderStartupScript, type StartupArgs } from './startup.js';
 
 export interface NomadTlsArgs {
   /** Host part of the servers' address, added to the server certificate. */
@@ -88,5 +89,16 @@ export class NomadTls extends pulumi.ComponentResource {
     this.clientCertPem = client.cert;
     this.clientKeyPem = client.key;
     this.registerOutputs({ caPem: this.caPem, serverCertPem: this.serverCertPem, clientCertPem: this.clientCertPem });
+  }
+
+  /** The Nomad client startup script with this CA and client certificate (both clouds). */
+  startupScript(
+    a: Omit<StartupArgs, 'caPem' | 'certPem' | 'keyPem' | 'nodeClass' | 'nomadVersion'>,
+  ): pulumi.Output<string> {
+    return pulumi
+      .all([this.caPem, this.clientCertPem, this.clientKeyPem])
+      .apply(([caPem, certPem, keyPem]) =>
+        renderStartupScript({ ...a, caPem, certPem, keyPem, nodeClass: NODE_CLASS, nomadVersion: NOMAD_VERSION }),
+      );
   }
 }

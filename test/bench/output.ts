@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ADMIN_TOKEN } from '../helpers/server.js';
 import type { Bench } from './platform.js';
-import { addBenchProject, log } from './platform.js';
+import { log } from './lib.js';
+import { addProject } from './platform.js';
 
 /**
  * 7. Output throughput: one step prints N lines (`seq`); measured from the step's start until the
@@ -14,7 +15,7 @@ import { addBenchProject, log } from './platform.js';
  *    `tar -xzf` of the same folder on this machine.
  */
 export async function outputThroughput(b: Bench, lines: number) {
-  const slug = await addBenchProject(
+  const slug = await addProject(
     b,
     'output',
     `version: 2.1\njobs:\n  out:\n    docker: [{image: x}]\n    steps:\n      - run: {name: lines, command: seq 1 ${lines}}\nworkflows:\n  w: {jobs: [out]}\n`,
@@ -84,7 +85,7 @@ export async function outputThroughput(b: Bench, lines: number) {
 export async function cacheThroughput(b: Bench, megabytes: number) {
   // Half compressible text, half random bytes, in 200 files.
   const gen = `mkdir -p data && i=0; while [ $i -lt 200 ]; do seq 1 $((${megabytes} * 2600)) > data/t$i.txt; head -c $((${megabytes} * 2600)) /dev/urandom > data/r$i.bin; i=$((i+1)); done; du -sk data`;
-  const slug = await addBenchProject(
+  const slug = await addProject(
     b,
     'cache',
     `version: 2.1

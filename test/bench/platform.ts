@@ -334,5 +334,3 @@ export async function latencyBurst(b: Bench, n: number): Promise<{ samples: Late
   for (const t of triggered) samples.push(await latencySample(b, slug, t));
   return { samples, allAnsweredMs };
 }
-
-export { addProject as addBenchProject, log };

@@ -26,7 +26,7 @@ jobs:
     docker: [{image: x}]
     steps:
       - checkout
-      - run: echo "user $(whoami) at $(git rev-parse HEAD)"; cat ~/.ssh/id_rsa_checkout | head -c 0; ls ~/.ssh
+      - run: echo "user $(whoami) at $(git rev-parse HEAD)"; ls ~/.ssh; cat ~/.ssh/id_rsa_checkout
 workflows:
   w: {jobs: [build]}
 `);
@@ -52,5 +52,7 @@ workflows:
   t.regex(out, new RegExp(`Cloning git repository ssh://root@127\\.0\\.0\\.1:${sshd.port}`));
   t.regex(out, new RegExp(`user circleci at ${git(repo, 'rev-parse', 'HEAD')}`));
   t.regex(out, /id_rsa_checkout\nknown_hosts/);
+  // The key itself (printed by the step) is masked.
+  t.regex(out, /known_hosts\n\*{8}/);
   t.notRegex(out, /PRIVATE KEY/);
 });

@@ -34,8 +34,6 @@ export class Dispatcher {
       contexts: readonly string[],
       fromFork: boolean,
     ) => Promise<Record<string, string>> = async () => ({}),
-    /** The project's additional SSH keys (decrypted) for add_ssh_keys. */
-    readonly sshKeys: (projectId: string) => Promise<NonNullable<ClaimedJob['ssh_keys']>> = async () => [],
   ) {
     bus.on('job.queued', () => {
       const waiters = [...this.#waiters];
@@ -44,6 +42,8 @@ export class Dispatcher {
     });
   }
 
+  /** The project's additional SSH keys (decrypted), for jobs with add_ssh_keys. */
+  sshKeys: (projectId: string) => Promise<NonNullable<ClaimedJob['ssh_keys']>> = async () => [];
   /** The project's preferred checkout key (private, decrypted), given to jobs that check out over SSH. */
   checkoutKey: (projectId: string) => Promise<string | undefined> = async () => undefined;
   /** The project's checkout token (decrypted), given to jobs that check out over HTTPS. */

@@ -318,7 +318,7 @@ export class ExecutorAgent {
       ? [
           'mkdir -p "$HOME/.ssh" && chmod 700 "$HOME/.ssh"',
           `cp ${q(keyStage)} "$HOME/.ssh/id_rsa_checkout" && rm -f ${q(keyStage)} && chmod 600 "$HOME/.ssh/id_rsa_checkout"`,
-          `export GIT_SSH_COMMAND="ssh -i $HOME/.ssh/id_rsa_checkout -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=$HOME/.ssh/known_hosts"`,
+          `export GIT_SSH_COMMAND="${sshCommand('$HOME/.ssh/id_rsa_checkout', '$HOME/.ssh/known_hosts')}"`,
         ]
       : [];
     if (job.checkout_key) writeFileSync(sandbox.hostPath(keyStage), keyText(job.checkout_key), { mode: 0o644 });
@@ -351,7 +351,7 @@ export class ExecutorAgent {
           ...tokenEnv,
           ...(job.checkout_key
             ? {
-                GIT_SSH_COMMAND: `ssh -i '${hostKey}' -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile='${host}.known_hosts'`,
+                GIT_SSH_COMMAND: sshCommand(`'${hostKey}'`, `'${host}.known_hosts'`),
               }
             : {}),
         },
@@ -420,6 +420,10 @@ const tokenGitEnv = (token: string): Record<string, string> => ({
   GIT_CONFIG_KEY_0: 'http.extraHeader',
   GIT_CONFIG_VALUE_0: `Authorization: Basic ${basicToken(token)}`,
 });
+
+/** The ssh git uses with a checkout key: that key only, no prompts, host keys learnt on first use. */
+const sshCommand = (keyFile: string, knownHosts: string) =>
+  `ssh -i ${keyFile} -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=${knownHosts}`;
 
 const keyText = (key: string) => (key.endsWith('\n') ? key : `${key}\n`);
 

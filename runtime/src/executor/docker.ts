@@ -307,7 +307,7 @@ class DockerEnvironment implements JobEnvironment {
   #docker: RemoteDocker | undefined;
 
   constructor(
-    readonly driver_: DockerDriver,
+    readonly owner: DockerDriver,
     readonly dir: string,
     readonly shared: string,
   ) {}
@@ -322,21 +322,26 @@ class DockerEnvironment implements JobEnvironment {
     throw new Error(`${path} is inside the container; only ${SHARED} is shared with the executor`);
   }
 
-  /** Runs a command in the primary container, collecting its output. */
-  async exec(cmd: string[], env: string[] = []): Promise<{ code: number | null; out: string; err: string }> {
-    const main = this.containers[0];
-    const e = await main.exec({ Cmd: cmd, Env: env, AttachStdout: true, AttachStderr: true });
+  /** Runs a command in the primary container, streaming its output; resolves with its exit code. */
+  async #stream(cmd: string[], onOutput: (stream: 'out' | 'err', data: string) => void): Promise<number | null> {
+    const e = await this.containers[0].exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
     const stream = await e.start({ hijack: true, stdin: false });
     const out = new PassThrough();
     const err = new PassThrough();
-    const o: Buffer[] = [];
-    const r: Buffer[] = [];
-    out.on('data', (b: Buffer) => o.push(b));
-    err.on('data', (b: Buffer) => r.push(b));
-    this.driver_.docker.modem.demuxStream(stream, out, err);
+    out.setEncoding('utf8').on('data', (d: string) => onOutput('out', d));
+    err.setEncoding('utf8').on('data', (d: string) => onOutput('err', d));
+    this.owner.docker.modem.demuxStream(stream, out, err);
     await new Promise((resolve) => stream.on('end', resolve).on('close', resolve).on('error', resolve));
-    const code = await exitCode(e);
-    return { code, out: Buffer.concat(o).toString('utf8'), err: Buffer.concat(r).toString('utf8') };
+    return exitCode(e);
+  }
+
+  /** Runs a command in the primary container, collecting its output. */
+  async exec(cmd: string[]): Promise<{ code: number | null; out: string; err: string }> {
+    const text = { out: '', err: '' };
+    const code = await this.#stream(cmd, (stream, data) => {
+      text[stream] += data;
+    });
+    return { code, ...text };
   }
 
   async pull(path: string): Promise<string | undefined> {
@@ -363,23 +368,10 @@ class DockerEnvironment implements JobEnvironment {
   ): Background {
     const wrapper = `${SHARED}/.rh-bg-${++this.#n}`;
     writeFileSync(this.hostPath(wrapper), wrapperScript(cwd, env, argv.slice(0, -1), argv[argv.length - 1]));
-    const done = (async () => {
-      const main = this.containers[0];
-      // Not the exec's own process: setsid forks (and its parent exits 0) when run as a group leader.
-      const e = await main.exec({
-        Cmd: ['/bin/sh', '-c', '/bin/sh "$1"; exit $?', 'background', wrapper],
-        AttachStdout: true,
-        AttachStderr: true,
-      });
-      const stream = await e.start({ hijack: true, stdin: false });
-      const out = new PassThrough();
-      const err = new PassThrough();
-      out.setEncoding('utf8').on('data', (d: string) => onOutput('out', d));
-      err.setEncoding('utf8').on('data', (d: string) => onOutput('err', d));
-      this.driver_.docker.modem.demuxStream(stream, out, err);
-      await new Promise((resolve) => stream.on('end', resolve).on('close', resolve).on('error', resolve));
-      return exitCode(e);
-    })().catch(() => null);
+    // Not the exec's own process: setsid forks (and its parent exits 0) when run as a group leader.
+    const done = this.#stream(['/bin/sh', '-c', '/bin/sh "$1"; exit $?', 'background', wrapper], onOutput).catch(
+      () => null,
+    );
     // Ended with its container at tear down.
     return { done, kill: () => undefined };
   }

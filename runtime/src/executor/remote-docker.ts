@@ -1,11 +1,13 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, type StdioOptions, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** Whether this machine can start a private Docker-compatible engine (Podman) for setup_remote_docker. */
+let available: boolean | undefined;
 export function podmanAvailable(): boolean {
-  return spawnSync('podman', ['--version'], { stdio: 'ignore', timeout: 5000 }).status === 0;
+  available ??= spawnSync('podman', ['--version'], { stdio: 'ignore', timeout: 5000 }).status === 0;
+  return available;
 }
 
 /**
@@ -23,27 +25,26 @@ export class RemoteDocker {
     readonly socket: string,
   ) {}
 
+  /** podman on this engine's own storage and configuration. */
+  #podman(args: string[], stdio: StdioOptions): ChildProcess {
+    return spawn(
+      'podman',
+      ['--root', join(this.dir, 'root'), '--runroot', this.#runroot, '--storage-driver', 'vfs', ...args],
+      { env: { ...process.env, CONTAINERS_CONF: join(this.dir, 'containers.conf') }, stdio, detached: true },
+    );
+  }
+
   async start(timeoutMs = 20000): Promise<void> {
     mkdirSync(join(this.dir, 'root'), { recursive: true });
     this.#runroot ||= mkdtempSync('/tmp/rhd-');
-    const conf = join(this.dir, 'containers.conf');
     // runc and cgroupfs: what works on hosts with a hybrid cgroup layout (crun does not).
-    writeFileSync(conf, '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n');
-    this.#child = spawn(
-      'podman',
-      [
-        '--root',
-        join(this.dir, 'root'),
-        '--runroot',
-        this.#runroot,
-        '--storage-driver',
-        'vfs',
-        'system',
-        'service',
-        '--time=0',
-        `unix://${this.socket}`,
-      ],
-      { env: { ...process.env, CONTAINERS_CONF: conf }, stdio: ['ignore', 'ignore', 'pipe'], detached: true },
+    writeFileSync(
+      join(this.dir, 'containers.conf'),
+      '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n',
+    );
+    this.#child = this.#podman(
+      ['system', 'service', '--time=0', `unix://${this.socket}`],
+      ['ignore', 'ignore', 'pipe'],
     );
     let stderr = '';
     this.#child.stderr!.setEncoding('utf8').on('data', (d: string) => {
@@ -67,26 +68,11 @@ export class RemoteDocker {
     this.#child = undefined;
     if (child && child.exitCode === null) {
       // Containers first (their helper processes outlive the service otherwise), then the service.
-      spawnSync(
-        'podman',
-        [
-          '--root',
-          join(this.dir, 'root'),
-          '--runroot',
-          this.#runroot,
-          '--storage-driver',
-          'vfs',
-          'rm',
-          '-af',
-          '-t',
-          '0',
-        ],
-        {
-          env: { ...process.env, CONTAINERS_CONF: join(this.dir, 'containers.conf') },
-          stdio: 'ignore',
-          timeout: 30000,
-        },
-      );
+      // Waited for without blocking: in embedded mode this process also serves the API.
+      const rm = this.#podman(['rm', '-af', '-t', '0'], 'ignore');
+      const timer = setTimeout(() => rm.kill('SIGKILL'), 30000);
+      await new Promise((resolve) => rm.on('close', resolve).on('error', resolve));
+      clearTimeout(timer);
       try {
         process.kill(-child.pid!, 'SIGKILL');
       } catch {

@@ -20,6 +20,7 @@ export class Reporter {
 
   readonly #secrets: string[];
   readonly #maxSecret: number;
+  readonly #firstChars: Set<string>;
   /** Output held back per step and stream: it may end with the start of a secret. */
   readonly #pendingText = new Map<string, string>();
 
@@ -37,6 +38,7 @@ export class Reporter {
       (a, b) => b.length - a.length,
     );
     this.#maxSecret = Math.max(0, ...this.#secrets.map((v) => v.length));
+    this.#firstChars = new Set(this.#secrets.map((v) => v[0]));
   }
 
   /** Events of node 0 leave the field out, as executors before parallelism did. */
@@ -66,10 +68,12 @@ export class Reporter {
     const key = `${idx}:${stream}`;
     const text = (this.#pendingText.get(key) ?? '') + data;
     // Hold back only a tail that could be the start of a secret; never cut through a whole occurrence.
+    // Only positions holding a secret's first character are candidates (cheap with long keys as secrets).
     let cut = text.length;
     for (let p = Math.max(0, text.length - (this.#maxSecret - 1)); p < text.length; p++) {
-      const tail = text.slice(p);
-      if (this.#secrets.some((v) => v.length > tail.length && v.startsWith(tail))) {
+      if (!this.#firstChars.has(text[p])) continue;
+      const rest = text.length - p;
+      if (this.#secrets.some((v) => v.length > rest && text.startsWith(v.slice(0, rest), p))) {
         cut = p;
         break;
       }
